@@ -1,0 +1,37 @@
+# Two entry points that work on a fresh clone: `make demo` and `make test`.
+# Both create .venv at the repository root when missing; torch is installed first as the pinned
+# CPU-capable release so that pip never pulls a multi-GB CUDA build on a machine without a GPU
+# (a CUDA torch already in the venv is kept).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= test,itk
+
+.PHONY: demo test install bench clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
+	touch $@
+
+$(VENV)/.installed-$(EXTRAS): setup.py pyproject.toml $(VENV)/.torch
+	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed-$(EXTRAS)
+
+demo: install
+	$(BIN)/medcomp demo --out demo-report
+
+test: install
+	$(BIN)/python -m pytest tests
+
+bench: install
+	$(BIN)/medcomp bench --out benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,189 @@
+"""What front-ends call: ``read``, ``write``, ``compress``, ``decompress``, ``info``.
+
+The CLI, the MONAI transforms and bundles, the Slicer module and the notebook explorer all go
+through these functions, so they share one behaviour for targets, errors and atomic outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import io as medio
+from .codecs import Codec, get_codec
+from .container import ContainerReader, is_container
+from .engine import EncodedVolume, decode_chunks, encode_volume
+from .errors import MedCompError, OutputExistsError
+from .fileio import atomic_write
+from .ratecontrol import Target, choose_params
+from .volume import Volume
+
+Source = Volume | np.ndarray | str | os.PathLike
+
+
+@dataclasses.dataclass
+class CompressionResult:
+    """A compressed volume with the figures a user asks first: size, bpp, ratio, time."""
+
+    encoded: EncodedVolume
+    data: bytes
+    encode_seconds: float
+    path: Path | None = None
+
+    @property
+    def header(self):
+        return self.encoded.header
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.encoded.header.params
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def num_pixels(self) -> int:
+        return self.encoded.num_pixels
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel of the whole file, header and metadata included."""
+        return self.nbytes * 8 / self.num_pixels
+
+    @property
+    def raw_nbytes(self) -> int:
+        header = self.encoded.header
+        return int(np.prod(header.shape)) * np.dtype(header.dtype).itemsize
+
+    @property
+    def ratio(self) -> float:
+        return self.raw_nbytes / self.nbytes
+
+    @property
+    def space_saving(self) -> float:
+        return 1.0 - self.nbytes / self.raw_nbytes
+
+
+def as_volume(source: Source) -> Volume:
+    """Accept a Volume, an integer array or a path to any readable file."""
+    if isinstance(source, Volume):
+        return source
+    if isinstance(source, np.ndarray):
+        return Volume(source)
+    return read(source)
+
+
+def read(path: str | os.PathLike, **kwargs: Any) -> Volume:
+    """Read DICOM (file or series folder), NIfTI, ITK formats, PNG/TIFF, or a ``.mcz`` file into a Volume."""
+    path = Path(path)
+    if path.is_file() and is_container(path):
+        return decompress(path)
+    return medio.read_volume(path, **kwargs)
+
+
+def write(volume: Volume, path: str | os.PathLike, *, force: bool = False, **kwargs: Any) -> None:
+    """Write a Volume by suffix (``.nii.gz``, ``.dcm`` or a folder for DICOM, ``.png``, ``.tif``)."""
+    medio.write_volume(volume, path, force=force, **kwargs)
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def guard_output(source: Any, output: str | os.PathLike | None) -> None:
+    """Never write over the input, whatever ``force`` says."""
+    if output is not None and isinstance(source, (str, os.PathLike)) and _same_file(source, output):
+        raise OutputExistsError(f"refusing to overwrite the input {source}")
+
+
+def compress(source: Source, output: str | os.PathLike | None = None, codec: str | Codec = "jpegls", *,
+             quality: float | None = None, bpp: float | None = None, psnr: float | None = None,
+             max_error: int | None = None, params: dict[str, Any] | None = None, device: Any = None,
+             batch_size: int = 16, workers: int | None = None, force: bool = False,
+             progress: bool = False) -> CompressionResult:
+    """Compress ``source`` with ``codec``, reaching at most one target; write ``output`` if given.
+
+    With no target and no ``params`` the codec's default is used: lossless where the codec can be.
+    """
+    guard_output(source, output)
+    if output is not None and Path(output).exists() and not force:
+        raise OutputExistsError(f"output {output} already exists (use --force to overwrite)")
+    volume = as_volume(source)
+    codec = get_codec(codec) if isinstance(codec, str) else codec
+    target = Target.from_options(quality=quality, bpp=bpp, psnr=psnr, max_error=max_error)
+    engine_options = dict(device=device, batch_size=batch_size, workers=workers)
+    start = time.perf_counter()
+    if params is not None and target is not None:
+        raise MedCompError("give either explicit codec parameters or a target, not both")
+    if target is None:
+        encoded = encode_volume(volume, codec, params, progress=progress, **engine_options)
+    else:
+        encoded = choose_params(codec, volume, target, progress=progress, **engine_options)
+    data = encoded.to_bytes()
+    seconds = time.perf_counter() - start
+    if output is not None:
+        atomic_write(output, data, force=force)
+    return CompressionResult(encoded, data, seconds, Path(output) if output is not None else None)
+
+
+def open_container(source: str | os.PathLike | bytes | CompressionResult) -> ContainerReader:
+    if isinstance(source, CompressionResult):
+        source = source.data
+    return ContainerReader(source)
+
+
+def decompress(source: str | os.PathLike | bytes | CompressionResult, output: str | os.PathLike | None = None, *,
+               slices: Sequence[int] | None = None, device: Any = None, batch_size: int = 16,
+               workers: int | None = None, force: bool = False, progress: bool = False,
+               **write_options: Any) -> Volume:
+    """Decode a ``.mcz`` file (or bytes) into a Volume with its geometry and metadata; write ``output`` if given.
+
+    ``slices`` selects slice indices; only the chunks that hold them are read and decoded.
+    """
+    guard_output(source, output)
+    with open_container(source) as reader:
+        header = reader.header
+        codec = get_codec(header.codec)
+        if slices is None:
+            array = decode_chunks(header, reader.read_chunk, codec, device=device, batch_size=batch_size,
+                                  workers=workers, progress=progress)
+        else:
+            slices = [int(s) for s in slices]
+            chunk_ids = sorted({header.chunk_of_slice(s) for s in slices})
+            decoded = decode_chunks(header, reader.read_chunk, codec, chunk_ids, device=device,
+                                    batch_size=batch_size, workers=workers, progress=progress)
+            position = {s: n for n, s in enumerate(s for c in chunk_ids for s in header.chunk_slices(c))}
+            array = decoded[[position[s] for s in slices]]
+        geometry = header.geometry
+        metadata = dict(reader.metadata)
+        metadata["compression"] = {"codec": header.codec, "params": header.params, "lossless": header.lossless,
+                                   "ratio": _ratio(header, reader.size), "slices": slices}
+        volume = Volume(array, spacing=geometry["spacing"], origin=geometry["origin"],
+                        direction=np.asarray(geometry["direction"]).reshape(3, 3), bits_stored=header.bits_stored,
+                        metadata=metadata)
+    if output is not None:
+        write(volume, output, force=force, **write_options)
+    return volume
+
+
+def _ratio(header, file_size: int) -> float:
+    return int(np.prod(header.shape)) * np.dtype(header.dtype).itemsize / file_size
+
+
+def info(source: str | os.PathLike | bytes) -> dict[str, Any]:
+    """The header of a ``.mcz`` file plus sizes and bpp, without decoding any pixels."""
+    with open_container(source) as reader:
+        header = reader.header
+        pixels = int(np.prod(header.shape[:3]))
+        return {**header.to_json(), "file_bytes": reader.size, "container_overhead_bytes": reader.overhead,
+                "num_chunks": len(reader.chunks), "bpp": reader.size * 8 / pixels,
+                "ratio": _ratio(header, reader.size), "source_format": reader.metadata.get("format")}

@@ -1,0 +1,71 @@
+"""Installs monai_medcomp (the library and the `medcomp` command) and, when present, the notebook package."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+WIDGETS = HERE / "widgets"
+
+packages = find_packages(include=["monai_medcomp", "monai_medcomp.*"])
+package_dir = {}
+if (WIDGETS / "medcomp_widgets").is_dir():
+    packages += find_packages(where="widgets", include=["medcomp_widgets", "medcomp_widgets.*"])
+    package_dir = {"medcomp_widgets": "widgets/medcomp_widgets"}
+
+
+def bundle_files() -> list[str]:
+    """Every file under bundles/: learned weights live with their MONAI bundle and ship inside the wheel."""
+    root = HERE / "bundles"
+    return [str(p.relative_to(HERE)) for p in sorted(root.rglob("*")) if p.is_file()] if root.is_dir() else []
+
+
+def data_files_by_folder() -> list[tuple[str, list[str]]]:
+    folders: dict[str, list[str]] = {}
+    for name in bundle_files():
+        folders.setdefault(str(Path("share/monai_medcomp") / Path(name).parent), []).append(name)
+    return sorted(folders.items())
+
+
+setup(
+    name="monai_medcomp",
+    version="0.1.0",
+    description="Learned and classical compression of medical images, measured: MONAI, 3D Slicer and Jupyter front-ends",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=packages,
+    package_dir=package_dir,
+    package_data={"monai_medcomp": ["py.typed"]},
+    data_files=data_files_by_folder(),
+    install_requires=[
+        "numpy>=1.24",
+        "torch>=2.2",
+        "monai>=1.4",
+        "imagecodecs>=2024.9.22",
+        "pyjpegls>=1.4",
+        "pydicom>=3.0",
+        "pydicom-data",
+        "pylibjpeg>=2.0",
+        "pylibjpeg-libjpeg>=2.1",
+        "pylibjpeg-openjpeg>=2.0",
+        "nibabel>=5.0",
+        "constriction>=0.4",
+        "safetensors>=0.4",
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+        "scikit-image>=0.22",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout>=2.1"],
+        "itk": ["itk-io>=5.3"],
+        "train": ["nilearn>=0.10"],
+    },
+    entry_points={"console_scripts": ["medcomp = monai_medcomp.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+        "Topic :: System :: Archiving :: Compression",
+    ],
+)
