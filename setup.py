@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
 WIDGETS = HERE / "widgets"
@@ -14,17 +17,21 @@ if (WIDGETS / "medcomp_widgets").is_dir():
     package_dir = {"medcomp_widgets": "widgets/medcomp_widgets"}
 
 
-def bundle_files() -> list[str]:
-    """Every file under bundles/: learned weights live with their MONAI bundle and ship inside the wheel."""
-    root = HERE / "bundles"
-    return [str(p.relative_to(HERE)) for p in sorted(root.rglob("*")) if p.is_file()] if root.is_dir() else []
+class BuildPyWithBundles(build_py):
+    """Copy bundles/ into the built package as monai_medcomp/_bundles.
 
+    Learned weights have one home, their MONAI bundle under bundles/; a non-editable install
+    (wheel, `pip install .`, `--target`) carries a copy inside the package so the library finds them
+    without the source tree (see monai_medcomp/weights.py).
+    """
 
-def data_files_by_folder() -> list[tuple[str, list[str]]]:
-    folders: dict[str, list[str]] = {}
-    for name in bundle_files():
-        folders.setdefault(str(Path("share/monai_medcomp") / Path(name).parent), []).append(name)
-    return sorted(folders.items())
+    def run(self) -> None:
+        super().run()
+        source = HERE / "bundles"
+        if source.is_dir():
+            target = Path(self.build_lib) / "monai_medcomp" / "_bundles"
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 setup(
@@ -38,7 +45,7 @@ setup(
     packages=packages,
     package_dir=package_dir,
     package_data={"monai_medcomp": ["py.typed"]},
-    data_files=data_files_by_folder(),
+    cmdclass={"build_py": BuildPyWithBundles},
     install_requires=[
         "numpy>=1.24",
         "torch>=2.2",

@@ -1,0 +1,207 @@
+"""The ``medcomp`` command: compress, decompress, info, codecs, bench, demo.
+
+Every error a user can cause ends in one line on stderr and exit status 2; nothing is left half
+written (the library writes atomically and never over an input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import MedCompError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _param_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any] | None:
+    if not pairs:
+        return None
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MedCompError(f"--param expects KEY=VALUE, got {pair!r}")
+        params[key] = _param_value(value)
+    return params
+
+
+def _parse_slices(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    slices: list[int] = []
+    for part in text.split(","):
+        start, sep, stop = part.partition("-")
+        try:
+            slices.extend(range(int(start), int(stop) + 1) if sep else [int(start)])
+        except ValueError:
+            raise MedCompError(f"--slices expects indices like 0,3,5-9, got {text!r}") from None
+    return slices
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from .api import compress
+
+    params = _parse_params(args.param)
+    if params is not None:
+        params = {**_codec_defaults(args.codec), **params}
+    result = compress(args.input, args.output, args.codec, quality=args.quality, bpp=args.bpp, psnr=args.psnr,
+                      max_error=args.max_error, params=params, device=args.device, batch_size=args.batch_size,
+                      force=args.force, progress=not args.quiet)
+    header = result.header
+    kind = "lossless" if header.lossless else "lossy"
+    print(f"{args.output}: {header.codec} ({kind}) {json.dumps(header.params)} | {result.nbytes} bytes, "
+          f"{result.bpp:.3f} bpp, ratio {result.ratio:.2f}, space saving {100 * result.space_saving:.1f}%, "
+          f"{result.encode_seconds:.2f} s")
+    target = header.extra.get("target")
+    if target:
+        print(f"target {target['kind']} {target['value']}: reached {target.get('achieved')}")
+    return 0
+
+
+def _codec_defaults(name: str) -> dict[str, Any]:
+    from .codecs import get_codec
+
+    return get_codec(name).default_params()
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from .api import decompress
+
+    volume = decompress(args.input, args.output, slices=_parse_slices(args.slices), device=args.device,
+                        force=args.force, progress=not args.quiet)
+    print(f"{args.output}: {volume.array.shape} {volume.dtype.name}, {volume.bits_stored} bits stored")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .api import info
+
+    details = info(args.input)
+    if args.json:
+        print(json.dumps(details, indent=2, sort_keys=True))
+        return 0
+    rows = [("codec", f"{details['codec']} {details['codec_version']}"), ("params", json.dumps(details["params"])),
+            ("lossless", details["lossless"]), ("dtype", details["dtype"]), ("shape", details["shape"]),
+            ("bits stored", details["bits_stored"]), ("coded precision", details["precision"]),
+            ("offset", details["offset"]), ("spacing", details["geometry"]["spacing"]),
+            ("origin", details["geometry"]["origin"]), ("chunks", f"{details['num_chunks']} "
+                                                                  f"({details['slices_per_chunk']} slice(s) each)"),
+            ("source format", details["source_format"]), ("weights", details["weights"]),
+            ("file bytes", details["file_bytes"]), ("container overhead", f"{details['container_overhead_bytes']} bytes"),
+            ("bpp", f"{details['bpp']:.4f}"), ("ratio", f"{details['ratio']:.3f}")]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+def cmd_codecs(args: argparse.Namespace) -> int:
+    from .codecs import codec_names, get_codec
+
+    print(f"{'codec':<16} {'abilities':<28} {'quality knob':<34} available")
+    for name in codec_names():
+        codec = get_codec(name)
+        knob = codec.knob
+        knob_text = (f"{knob.name} {knob.low:g}..{knob.high:g} ({'higher' if knob.higher_is_better else 'lower'} "
+                     "is better)") if knob else "-"
+        print(f"{name:<16} {codec.capabilities():<28} {knob_text:<34} {'yes' if codec.available else 'no'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    run_bench(Path(args.out), images=args.images, codecs=args.codecs, reference=args.reference,
+              lossy=not args.no_lossy, lossless=not args.no_lossless, speed=not args.no_speed,
+              progress=not args.quiet)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .bench import run_demo
+
+    run_demo(Path(args.out), progress=not args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medcomp", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("compress", help="compress an image or volume into a .mcz file")
+    p.add_argument("input", help="DICOM file or series folder, NIfTI, .mha/.nrrd, PNG or TIFF")
+    p.add_argument("output", help="the .mcz file to write")
+    p.add_argument("--codec", default="jpegls", help="codec name (see `medcomp codecs`; default jpegls)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--quality", type=float, help="the codec's own quality knob")
+    target.add_argument("--bpp", type=float, help="target bits per pixel (whole file)")
+    target.add_argument("--psnr", type=float, help="target PSNR in dB (peak = range of the true bit depth)")
+    target.add_argument("--max-error", type=int, help="maximum absolute error per pixel (0 = lossless)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="explicit codec parameter (repeatable)")
+    p.add_argument("--device", default=None, help="torch device for learned codecs: auto, cpu, cuda")
+    p.add_argument("--batch-size", type=int, default=16, help="slices per batch on the device")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("decompress", help="decode a .mcz file to NIfTI, DICOM, PNG or TIFF")
+    p.add_argument("input", help="the .mcz file")
+    p.add_argument("output", help="by suffix: .nii/.nii.gz, .dcm, a folder (DICOM series), .png, .tif, .mha, .nrrd")
+    p.add_argument("--slices", help="only these slice indices, e.g. 0,3,5-9 (only their chunks are decoded)")
+    p.add_argument("--device", default=None, help="torch device for learned codecs: auto, cpu, cuda")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_decompress)
+
+    p = sub.add_parser("info", help="show a .mcz file's header without decoding")
+    p.add_argument("input")
+    p.add_argument("--json", action="store_true", help="print the header as JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("codecs", help="list the codecs and what they can do")
+    p.set_defaults(func=cmd_codecs)
+
+    p = sub.add_parser("bench", help="lossless table, rate-distortion sweeps, BD-rate and speed")
+    p.add_argument("--images", nargs="+", help="sample names (default: the evaluation images)")
+    p.add_argument("--codecs", nargs="+", help="codec names (default: every available codec)")
+    p.add_argument("--out", default="benchmarks", help="output folder for JSON, Markdown and plots")
+    p.add_argument("--reference", default="jpeg2000", help="reference codec for BD-rate")
+    p.add_argument("--no-lossy", action="store_true", help="skip the rate-distortion sweeps")
+    p.add_argument("--no-lossless", action="store_true", help="skip the lossless table")
+    p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="run every codec on the bundled sample images and write a report")
+    p.add_argument("--out", default="demo-report", help="report folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MedCompError as error:
+        print(f"medcomp {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"medcomp {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

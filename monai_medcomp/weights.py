@@ -1,0 +1,70 @@
+"""Where learned weights live: in the MONAI bundle that owns them, ``bundles/<bundle>/models/model.pt``.
+
+A source checkout (editable install) reads them from the repository's ``bundles/`` folder; a
+non-editable ``pip install .`` carries a copy inside the package as ``monai_medcomp/_bundles``.
+``MEDCOMP_BUNDLES`` points elsewhere (a downloaded bundle folder, for instance).
+Weights are only ever loaded with ``weights_only=True``: a bundle is data, not code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import MissingWeightsError
+
+WEIGHTS_FILE = Path("models") / "model.pt"
+
+
+def bundle_roots() -> list[Path]:
+    """Folders that may hold bundles, most specific first."""
+    roots = []
+    if os.environ.get("MEDCOMP_BUNDLES"):
+        roots.append(Path(os.environ["MEDCOMP_BUNDLES"]))
+    package = Path(__file__).resolve().parent
+    roots.append(package.parent / "bundles")
+    roots.append(package / "_bundles")
+    return roots
+
+
+def bundle_dir(bundle: str) -> Path:
+    """The folder of ``bundle`` (e.g. ``"mlp_huffman"``), or :class:`MissingWeightsError` naming it."""
+    for root in bundle_roots():
+        if (root / bundle).is_dir():
+            return root / bundle
+    searched = ", ".join(str(r) for r in bundle_roots())
+    raise MissingWeightsError(f"bundle {bundle!r} not found (searched {searched})")
+
+
+def weights_path(bundle: str) -> Path:
+    path = bundle_dir(bundle) / WEIGHTS_FILE
+    if not path.is_file():
+        raise MissingWeightsError(f"bundle {bundle!r} has no weights at {WEIGHTS_FILE}")
+    return path
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_weights(bundle: str, expected_sha256: str | None = None) -> tuple[dict[str, Any], str]:
+    """Load a bundle's state dict safely; check it against the hash a ``.mcz`` file recorded."""
+    import torch
+
+    path = weights_path(bundle)
+    sha256 = file_sha256(path)
+    if expected_sha256 is not None and sha256 != expected_sha256:
+        raise MissingWeightsError(f"bundle {bundle!r} weights do not match the file (sha256 {sha256[:12]}..., "
+                                  f"file expects {expected_sha256[:12]}...): install the bundle version it was "
+                                  "encoded with")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise MissingWeightsError(f"bundle {bundle!r} weights at {path} cannot be loaded: {error}") from None
+    return state, sha256
