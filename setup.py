@@ -51,6 +51,7 @@ setup(
         "torch>=2.2",
         "monai>=1.4",
         "imagecodecs>=2024.9.22",
+        "tifffile>=2023.7.10",
         "pyjpegls>=1.4",
         "pydicom>=3.0",
         "pydicom-data",
@@ -63,6 +64,8 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
         "scikit-image>=0.22",
+        "scikit-learn>=1.3",
+        "bjontegaard>=1.3",
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2.1"],

@@ -147,7 +147,9 @@ def decompress(source: str | os.PathLike | bytes | CompressionResult, output: st
                **write_options: Any) -> Volume:
     """Decode a ``.mcz`` file (or bytes) into a Volume with its geometry and metadata; write ``output`` if given.
 
-    ``slices`` selects slice indices; only the chunks that hold them are read and decoded.
+    ``slices`` selects slice indices; only the chunks that hold them are read and decoded.  The origin
+    moves to the first selected slice; a non-contiguous selection keeps the full volume's slice spacing,
+    so write it as DICOM (each slice keeps its own position) rather than as one NIfTI volume.
     """
     guard_output(source, output)
     with open_container(source) as reader:
@@ -167,12 +169,20 @@ def decompress(source: str | os.PathLike | bytes | CompressionResult, output: st
         metadata = dict(reader.metadata)
         metadata["compression"] = {"codec": header.codec, "params": header.params, "lossless": header.lossless,
                                    "ratio": _ratio(header, reader.size), "slices": slices}
-        volume = Volume(array, spacing=geometry["spacing"], origin=geometry["origin"],
-                        direction=np.asarray(geometry["direction"]).reshape(3, 3), bits_stored=header.bits_stored,
-                        metadata=metadata)
+        direction = np.asarray(geometry["direction"], dtype=float).reshape(3, 3)
+        volume = Volume(array, spacing=geometry["spacing"], origin=_origin_of_slice(geometry, direction, slices),
+                        direction=direction, bits_stored=header.bits_stored, metadata=metadata)
     if output is not None:
         write(volume, output, force=force, **write_options)
     return volume
+
+
+def _origin_of_slice(geometry: dict[str, Any], direction: np.ndarray, slices: Sequence[int] | None) -> list[float]:
+    """The origin moves to the first decoded slice, so a partial volume sits where its slices were."""
+    origin = np.asarray(geometry["origin"], dtype=float)
+    if slices:
+        origin = origin + direction[:, 2] * geometry["spacing"][2] * slices[0]
+    return origin.tolist()
 
 
 def _ratio(header, file_size: int) -> float:

@@ -108,7 +108,7 @@ def rd_figure(title: str, curves: Mapping[str, Sequence[Mapping[str, Any]]], met
     figure = Figure(figsize=(5.0 * len(metrics), 4.0), layout="constrained")
     for axis, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
         for codec, points in curves.items():
-            finite = sorted((p["bpp"], p[metric]) for p in points
+            finite = sorted((p["payload_bpp"], p[metric]) for p in points
                             if p.get(metric) is not None and math.isfinite(p[metric]))
             if finite:
                 axis.plot(*zip(*finite), marker="o", markersize=3, label=codec)

@@ -1,0 +1,145 @@
+"""``medcomp bench``: the lossless table, the rate-distortion sweeps with BD-rate, and the speed figures.
+
+``run_bench`` measures, then writes ``lossless.{json,md}``, ``lossy.{json,md}`` and one
+``rd_<image>.png`` per image into the output folder.  The parts are also callable on their own
+(:func:`lossless_results`, :func:`lossy_results`), which is what the demo does with smaller settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+
+from ..codecs import Codec, codec_names, get_codec
+from ..errors import MedCompError
+from ..volume import Volume
+from . import lossless as lossless_table
+from . import ratedistortion as rd
+from .report import check_outputs, provenance, rd_figure, run_description, to_json, write_figure, write_text
+
+T = TypeVar("T")
+
+DEFAULT_POINTS = 8
+DEFAULT_REPEATS = 3
+# Lossless settings measured beside each codec's default: JPEG-XL's slowest effort is the one that
+# tops the reference table, its default (7) is the one people use.
+EXTRA_LOSSLESS: dict[str, list[dict[str, Any]]] = {"jpegxl": [{"effort": 9}]}
+
+
+def _progress(items: Sequence[T], enabled: bool, desc: str) -> Iterable[T]:
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="run", disable=not enabled)
+
+
+def select_codecs(names: Sequence[str] | None) -> list[Codec]:
+    """The codecs asked for by name, or every available codec; an unavailable one asked for is an error."""
+    if names is None:
+        return [codec for codec in map(get_codec, codec_names()) if codec.available]
+    codecs = [get_codec(name) for name in names]
+    missing = [codec.name for codec in codecs if not codec.available]
+    if missing:
+        raise MedCompError(f"codec(s) {', '.join(missing)} not available here (missing library or weights)")
+    return codecs
+
+
+def load_images(names: Sequence[str] | None) -> dict[str, Volume]:
+    """The sample images by catalogue name; the evaluation images by default."""
+    from .. import data
+
+    names = [sample.name for sample in data.evaluation_images()] if names is None else names
+    return {name: data.load_sample(name) for name in names}
+
+
+def lossless_results(images: Mapping[str, Volume], codecs: Sequence[Codec], *, repeats: int = 1,
+                     compare_library: bool = True, extra: Mapping[str, list[dict[str, Any]]] = EXTRA_LOSSLESS,
+                     progress: bool = True) -> dict[str, Any]:
+    """Every lossless setting of every codec on every image (see :mod:`.lossless`)."""
+    work = [(image, codec, params) for image in images for codec in codecs
+            for params in lossless_table.lossless_settings(codec, extra)]
+    rows, skipped = [], []
+    for image, codec, params in _progress(work, progress, "lossless"):
+        try:
+            rows.append(lossless_table.lossless_row(image, images[image], codec, params, repeats, compare_library))
+        except MedCompError as error:  # e.g. a grey-only codec on the RGB image
+            skipped.append({"image": image, "codec": codec.name, "reason": str(error)})
+    return {"repeats": repeats, "rows": rows, "skipped": skipped, "summary": lossless_table.summarise(rows)}
+
+
+def lossy_results(images: Mapping[str, Volume], codecs: Sequence[Codec], *, reference: str = "jpeg2000",
+                  points: int = DEFAULT_POINTS, progress: bool = True) -> dict[str, Any]:
+    """Rate-distortion sweeps of every lossy codec (and the reference) on every image, with BD-rates."""
+    swept = [codec for codec in codecs if rd.sweeps(codec)]
+    if reference not in [codec.name for codec in swept]:
+        anchor = get_codec(reference)
+        if not rd.sweeps(anchor):
+            raise MedCompError(f"reference codec {reference!r} has no lossy quality setting to sweep")
+        swept.append(anchor)
+    curves: dict[str, dict[str, list[dict[str, Any]]]] = {image: {} for image in images}
+    skipped = []
+    for image, codec in _progress([(i, c) for i in images for c in swept], progress, "rate-distortion"):
+        try:
+            curves[image][codec.name] = rd.sweep(images[image], codec, points)
+        except MedCompError as error:
+            skipped.append({"image": image, "codec": codec.name, "reason": str(error)})
+    bd = {image: rd.bd_rates(by_codec, reference) for image, by_codec in curves.items()}
+    return {"reference": reference, "bd_method": rd.BD_METHOD, "points": points, "curves": curves,
+            "skipped": skipped, "bd_rate": bd, "mean_bd_rate": rd.mean_bd_rates(bd), "speed": rd.speed_summary(curves)}
+
+
+def bench_command(out_dir: Path, images: Sequence[str] | None, codecs: Sequence[str] | None, reference: str,
+                  lossy: bool, lossless: bool, speed: bool, points: int, repeats: int) -> str:
+    """The ``medcomp bench`` command line that reproduces a run, written at the top of each report."""
+    words = ["medcomp", "bench", "--out", str(out_dir)]
+    words += ["--images", *images] if images else []
+    words += ["--codecs", *codecs] if codecs else []
+    words += ["--reference", reference] if reference != "jpeg2000" else []
+    words += [flag for flag, off in (("--no-lossy", not lossy), ("--no-lossless", not lossless),
+                                     ("--no-speed", not speed)) if off]
+    words += ["--points", str(points)] if points != DEFAULT_POINTS else []
+    words += ["--repeats", str(repeats)] if speed and repeats != DEFAULT_REPEATS else []
+    return " ".join(words)
+
+
+def plot_paths(out_dir: Path, images: Iterable[str]) -> dict[str, Path]:
+    return {image: out_dir / f"rd_{image}.png" for image in images}
+
+
+def write_plots(lossy: Mapping[str, Any], paths: Mapping[str, Path], force: bool) -> None:
+    for image, by_codec in lossy["curves"].items():
+        if by_codec:
+            write_figure(paths[image], rd_figure(f"{image}: rate-distortion", by_codec), force)
+
+
+def run_bench(out_dir: str | os.PathLike, images: Sequence[str] | None = None, codecs: Sequence[str] | None = None,
+              *, reference: str = "jpeg2000", lossy: bool = True, lossless: bool = True, speed: bool = True,
+              progress: bool = True, points: int = DEFAULT_POINTS, repeats: int = DEFAULT_REPEATS,
+              force: bool = False) -> dict[str, Any]:
+    """Measure, write the reports into ``out_dir`` and return the results.
+
+    ``speed=False`` keeps one run per setting (sizes, bit-exactness and the library's sizes are still
+    measured); with it, times are the best of ``repeats`` interleaved runs.
+    """
+    out_dir = Path(out_dir)
+    repeats = repeats if speed else 1
+    selected = select_codecs(codecs)
+    volumes = load_images(images)
+    plots = plot_paths(out_dir, volumes)
+    outputs = ([out_dir / "lossless.json", out_dir / "lossless.md"] if lossless else []) + (
+        [out_dir / "lossy.json", out_dir / "lossy.md", *plots.values()] if lossy else [])
+    check_outputs(outputs, force)
+    run = run_description(bench_command(out_dir, images, codecs, reference, lossy, lossless, speed, points, repeats))
+    results: dict[str, Any] = {"run": run}
+    if lossless:
+        results["lossless"] = lossless_results(volumes, selected, repeats=repeats, progress=progress)
+        write_text(out_dir / "lossless.json", to_json({"run": run, **results["lossless"]}), force)
+        write_text(out_dir / "lossless.md", "# Lossless benchmark\n\n" + provenance(run) + "\n"
+                   + lossless_table.markdown(results["lossless"]), force)
+    if lossy:
+        results["lossy"] = lossy_results(volumes, selected, reference=reference, points=points, progress=progress)
+        write_plots(results["lossy"], plots, force)
+        write_text(out_dir / "lossy.json", to_json({"run": run, **results["lossy"]}), force)
+        write_text(out_dir / "lossy.md", "# Lossy benchmark: rate-distortion and BD-rate\n\n" + provenance(run) + "\n"
+                   + rd.markdown(results["lossy"], {image: path.name for image, path in plots.items()}), force)
+    return results

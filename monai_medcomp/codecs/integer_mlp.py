@@ -1,0 +1,94 @@
+"""A trained MLP turned into integer arithmetic that every machine computes identically.
+
+Floating-point networks give slightly different outputs on another thread count, BLAS or device,
+and one differing prediction breaks lossless decoding.  Here weights are integers (``FRACTION_BITS``
+fractional bits), activations are floored integers clipped to ``ACTIVATION_LIMIT``, and the inputs
+are integer pixel differences.  The products are computed with float64 matrix products, which are
+exact because every partial sum is an integer below 2**52 (checked for the actual weights), so
+the result does not depend on summation order, blocking or threads.
+
+Scaling: inputs are pixel differences ``d``; the float network was trained on ``d / 2**shift``.
+The first layer's sum is in units of 2**-(FRACTION_BITS + shift) normalised units, hidden
+activations in 2**-FRACTION_BITS, the last layer's sum in 2**-(2 * FRACTION_BITS).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import CodecError
+
+FRACTION_BITS = 7
+WEIGHT_LIMIT = (1 << 15) - 1
+BIAS_LIMIT = (1 << 31) - 1
+ACTIVATION_LIMIT = 1 << 30
+INPUT_LIMIT = 1 << 16  # pixels and their differences stay below 16 bits
+EXACT_LIMIT = 1 << 52  # float64 represents every integer below 2**53; keep a margin for the rounding term
+MAX_SHIFT = 16  # inputs are normalised by at most 2**16, the whole pixel range
+
+
+@dataclasses.dataclass
+class IntegerMLP:
+    """Integer weights (in, out) and biases (out,) of each layer; ReLU between layers."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+
+    def __post_init__(self) -> None:
+        self.weights = [np.asarray(w, dtype=np.float64) for w in self.weights]
+        self.biases = [np.asarray(b, dtype=np.float64) for b in self.biases]
+        if len(self.weights) < 2:
+            raise CodecError("the integer MLP needs at least one hidden layer")
+        bound = INPUT_LIMIT
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            bias_scale = 1 << (MAX_SHIFT if layer == 0 else FRACTION_BITS)
+            worst = bound * np.abs(w).sum(axis=0).max(initial=0) + np.abs(b).max(initial=0) * bias_scale
+            if worst >= EXACT_LIMIT:
+                raise CodecError(f"layer {layer} of the predictor could exceed exact float64 integers")
+            bound = ACTIVATION_LIMIT
+
+    @classmethod
+    def quantise(cls, layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> "IntegerMLP":
+        """From float (out, in) weights and biases, as torch's ``nn.Linear`` stores them."""
+        scale = float(1 << FRACTION_BITS)
+        weights = [np.clip(np.round(np.asarray(w, np.float64).T * scale), -WEIGHT_LIMIT, WEIGHT_LIMIT)
+                   for w, _ in layers]
+        biases = [np.clip(np.round(np.asarray(b, np.float64) * scale), -BIAS_LIMIT, BIAS_LIMIT) for _, b in layers]
+        return cls(weights, biases)
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        return [w.shape for w in self.weights]
+
+    def to_vector(self) -> np.ndarray:
+        """Every parameter as one int64 vector (layer by layer: weights, then biases)."""
+        return np.concatenate([p.ravel() for w, b in zip(self.weights, self.biases) for p in (w, b)]).astype(np.int64)
+
+    @classmethod
+    def from_vector(cls, vector: np.ndarray, shapes: Sequence[tuple[int, int]]) -> "IntegerMLP":
+        weights, biases, pos = [], [], 0
+        for rows, cols in shapes:
+            weights.append(vector[pos:pos + rows * cols].reshape(rows, cols))
+            pos += rows * cols
+            biases.append(vector[pos:pos + cols])
+            pos += cols
+        if pos != len(vector):
+            raise CodecError(f"stored predictor has {len(vector)} parameters, the architecture needs {pos}")
+        return cls(weights, biases)
+
+    def predict(self, features: np.ndarray, shift: int) -> np.ndarray:
+        """Predicted pixel offsets (integers, as float64) from integer ``features`` at scale 2**shift."""
+        if not 0 <= shift <= MAX_SHIFT:
+            raise CodecError(f"predictor input scale 2**{shift} is out of range")
+        x = np.asarray(features, dtype=np.float64)
+        acc = x @ self.weights[0] + self.biases[0] * float(1 << shift)
+        x = np.clip(np.floor(acc / float(1 << shift)), 0, ACTIVATION_LIMIT)
+        for w, b in zip(self.weights[1:-1], self.biases[1:-1]):
+            acc = x @ w + b * float(1 << FRACTION_BITS)
+            x = np.clip(np.floor(acc / float(1 << FRACTION_BITS)), 0, ACTIVATION_LIMIT)
+        acc = x @ self.weights[-1] + self.biases[-1] * float(1 << FRACTION_BITS)
+        unit = float(1 << (2 * FRACTION_BITS - shift))
+        return np.floor((acc[:, 0] + unit / 2) / unit)

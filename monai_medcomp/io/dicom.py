@@ -1,0 +1,533 @@
+"""DICOM files, multi-frame files and series folders <-> Volume, keeping every header field (pydicom).
+
+Reading keeps the stored integers (``pixel_array``: never rescaled, palette indices stay indices, YBR colour
+arrives as RGB) and the whole header of every file as DICOM JSON (PS3.18 Annex F), file meta included, in
+``metadata["dicom"]``.  Writing puts the pixels back into those headers as uncompressed Explicit VR Little
+Endian, so a lossless round trip gives the same tags and the same pixel values; a lossy one is marked the
+way PS3.3 C.7.6.1.1.5 asks.  A volume that did not come from DICOM gets a minimal Secondary Capture header
+carrying its geometry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence as DicomSequence
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.valuerep import DSfloat
+
+from ..errors import MedCompError, ReadError, UnsupportedDataError
+from ..fileio import atomic_path, check_output
+from ..volume import Volume
+
+FORMAT = "dicom"
+PIXEL_DATA = 0x7FE00010
+FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)  # Float and Double Float Pixel Data
+# Binary header elements larger than this are dropped from the metadata (and listed) rather than inlined:
+# a private blob of many megabytes per slice would dwarf the compressed pixels.
+MAX_INLINE_BYTES = 4 << 20
+_DROPPED = "dropped"
+GREY_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR")
+# DICOM Lossy Image Compression Method defined terms (PS3.3 C.7.6.1.1.5.1), by MedComp codec name.
+LOSSY_METHODS = {"jpeg": "ISO_10918_1", "jpegls": "ISO_14495_1", "jpeg2000": "ISO_15444_1",
+                 "htj2k": "ISO_15444_15", "jpegxl": "ISO_18181_1"}
+# Patient and study identity copied from a DICOM source into headers built from scratch.
+STUDY_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+                  "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription",
+                  "Modality", "FrameOfReferenceUID")
+
+
+# --- header <-> JSON --------------------------------------------------------------------------------------
+
+def header_to_json(ds: Dataset) -> dict[str, Any]:
+    """The file meta and every element but the pixels as DICOM JSON; huge binary elements listed as dropped."""
+    header = Dataset()
+    for element in ds:
+        if element.tag != PIXEL_DATA and element.tag not in FLOAT_PIXEL_DATA:
+            header.add(element)
+    dataset = header.to_json_dict(bulk_data_threshold=MAX_INLINE_BYTES,
+                                  bulk_data_element_handler=lambda element: _DROPPED)
+    entry = {"file_meta": ds.file_meta.to_json_dict() if hasattr(ds, "file_meta") else {},
+             "dataset": dataset}
+    dropped = _drop_bulk_elements(dataset)
+    if dropped:
+        entry["dropped"] = dropped
+    return entry
+
+
+def _drop_bulk_elements(json_dataset: dict[str, Any]) -> list[str]:
+    """Remove the elements the bulk-data handler marked, in nested sequences too; return their tags."""
+    dropped = []
+    for tag in list(json_dataset):
+        element = json_dataset[tag]
+        if element.get("BulkDataURI") == _DROPPED:
+            del json_dataset[tag]
+            dropped.append(tag)
+        elif element.get("vr") == "SQ":
+            for item in element.get("Value", []):
+                dropped += _drop_bulk_elements(item)
+    return dropped
+
+
+def header_from_json(entry: dict[str, Any]) -> Dataset:
+    """A Dataset (with its file meta) rebuilt from :func:`header_to_json`."""
+    ds = Dataset.from_json(entry["dataset"])
+    ds.file_meta = FileMetaDataset(Dataset.from_json(entry.get("file_meta", {})))
+    return ds
+
+
+# --- geometry ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Plane:
+    """Where one frame lies: what Image Plane (or Plane Position/Orientation) tags say, if anything."""
+
+    orientation: np.ndarray | None  # 2 x 3: row direction (along a row), column direction (down a column)
+    position: np.ndarray | None  # LPS of the first pixel
+    pixel_spacing: tuple[float, float] | None  # (x, y) = (between columns, between rows)
+    slice_gap: float | None  # Spacing Between Slices, else Slice Thickness
+
+
+def _functional(ds: Dataset, frame: int, sequence: str, keyword: str) -> Any:
+    """``keyword`` for ``frame``: per-frame functional group, shared group, then the top-level element."""
+    for groups, per_frame in ((ds.get("PerFrameFunctionalGroupsSequence"), True),
+                              (ds.get("SharedFunctionalGroupsSequence"), False)):
+        if not groups or (per_frame and frame >= len(groups)):
+            continue
+        items = groups[frame if per_frame else 0].get(sequence)
+        if items and keyword in items[0]:
+            return items[0][keyword].value
+    return ds.get(keyword)
+
+
+def num_frames(ds: Dataset) -> int:
+    return int(ds.get("NumberOfFrames") or 1)
+
+
+def frame_planes(ds: Dataset) -> list[Plane]:
+    """One :class:`Plane` per frame of ``ds``."""
+    planes = []
+    for frame in range(num_frames(ds)):
+        orientation = _functional(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
+        position = _functional(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
+        spacing = (_functional(ds, frame, "PixelMeasuresSequence", "PixelSpacing")
+                   or ds.get("ImagerPixelSpacing"))
+        gap = (_functional(ds, frame, "PixelMeasuresSequence", "SpacingBetweenSlices")
+               or _functional(ds, frame, "PixelMeasuresSequence", "SliceThickness"))
+        planes.append(Plane(
+            orientation=np.asarray(orientation, float).reshape(2, 3) if orientation and len(orientation) == 6
+            else None,
+            position=np.asarray(position, float) if position and len(position) == 3 else None,
+            pixel_spacing=(float(spacing[1]), float(spacing[0])) if spacing and len(spacing) == 2 else None,
+            slice_gap=float(gap) if gap else None))
+    return planes
+
+
+def stack_geometry(planes: Sequence[Plane]) -> dict[str, Any]:
+    """Spacing, origin and direction (LPS, columns = i, j, k axes) of planes stacked in the given order.
+
+    The slice axis runs from the first plane's position to the last one's, so tilted stacks keep their
+    voxel positions; without positions it is the plane normal with the slice gap as spacing.
+    """
+    first = planes[0]
+    row, col = first.orientation if first.orientation is not None else np.eye(3)[:2]
+    step = None
+    if len(planes) > 1 and all(p.position is not None for p in planes):
+        span = planes[-1].position - planes[0].position
+        if np.linalg.norm(span) > 0:
+            step = span / (len(planes) - 1)
+    if step is None:
+        normal = np.cross(row, col)
+        step = normal / (np.linalg.norm(normal) or 1.0) * (first.slice_gap or 1.0)
+    dz = float(np.linalg.norm(step))
+    dx, dy = first.pixel_spacing or (1.0, 1.0)
+    origin = first.position if first.position is not None else np.zeros(3)
+    return {"spacing": (dx, dy, dz), "origin": tuple(origin),
+            "direction": np.column_stack([row, col, step / dz])}
+
+
+def _slice_order(datasets: Sequence[Dataset], folder: Path) -> list[int]:
+    """Indices of ``datasets`` in slice order: by position along the normal, else by Instance Number.
+
+    Positions decide the order; Instance Numbers, when present, decide which end comes first, so a
+    volume whose slice axis runs against the plane normal (a left-handed NIfTI) reads back as written.
+    """
+    planes = [frame_planes(ds)[0] for ds in datasets]
+    numbers = [int(ds.InstanceNumber) if ds.get("InstanceNumber") is not None else None for ds in datasets]
+    if all(p.position is not None and p.orientation is not None for p in planes):
+        normal = np.cross(*planes[0].orientation)
+        along = np.array([p.position @ normal for p in planes])
+        order = np.argsort(along, kind="stable")
+        if np.min(np.diff(along[order])) < 1e-4:
+            raise ReadError(f"{folder}: several slices share one position; the folder holds more than one "
+                            "volume (echoes, phases or repeats): move each volume to its own folder")
+        if None not in numbers and numbers[order[0]] > numbers[order[-1]]:
+            order = order[::-1]
+        return order.tolist()
+    if None not in numbers:
+        return sorted(range(len(datasets)), key=lambda i: numbers[i])
+    return list(range(len(datasets)))
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+def _load(path: Path) -> Dataset:
+    try:
+        return pydicom.dcmread(path)
+    except InvalidDicomError:
+        raise ReadError(f"{path}: not a DICOM file (no 'DICM' prefix)") from None
+    except OSError as error:
+        raise ReadError(f"{path}: cannot read ({error.strerror})") from None
+    except Exception as error:  # a damaged or truncated file: pydicom raises many kinds
+        raise ReadError(f"{path}: damaged DICOM file ({error})") from None
+
+
+def _pixels(ds: Dataset, path: Path) -> np.ndarray:
+    """Stored pixels as (frames, rows, cols[, 3]); no rescale, palette indices kept, YBR as RGB."""
+    if any(tag in ds for tag in FLOAT_PIXEL_DATA):
+        raise UnsupportedDataError(f"{path}: floating-point pixel data (Float Pixel Data) is not supported")
+    if PIXEL_DATA not in ds:
+        raise ReadError(f"{path}: DICOM file without Pixel Data (not an image)")
+    try:
+        array = ds.pixel_array
+    except Exception as error:
+        syntax = ds.file_meta.get("TransferSyntaxUID", "unknown transfer syntax")
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ReadError(f"{path}: cannot decode the pixel data ({getattr(syntax, 'name', syntax)}): "
+                        f"{message}") from None
+    return array if num_frames(ds) > 1 else array[np.newaxis]
+
+
+def bits_needed(array: np.ndarray) -> int:
+    """Bits a stored value of ``array`` needs (sign bit included for signed data)."""
+    low, high = int(array.min()), int(array.max())
+    if array.dtype.kind == "i":
+        return max(high.bit_length(), (-low - 1).bit_length() if low < 0 else 0) + 1
+    return max(1, high.bit_length())
+
+
+def _bits_stored(datasets: Sequence[Dataset], array: np.ndarray) -> int:
+    """Bits Stored, raised to what the values need when a file stores more than it declares."""
+    declared = max(int(ds.get("BitsStored") or 0) for ds in datasets)
+    return min(max(declared, bits_needed(array)), array.dtype.itemsize * 8)
+
+
+def _summary(ds: Dataset) -> dict[str, Any]:
+    """The header facts front-ends ask first, beside the full JSON header."""
+    summary: dict[str, Any] = {"modality": ds.get("Modality"),
+                               "photometric_interpretation": ds.get("PhotometricInterpretation")}
+    slope = _functional(ds, 0, "PixelValueTransformationSequence", "RescaleSlope")
+    intercept = _functional(ds, 0, "PixelValueTransformationSequence", "RescaleIntercept")
+    if slope is not None or intercept is not None:
+        summary["rescale"] = {"slope": float(slope if slope is not None else 1.0),
+                              "intercept": float(intercept if intercept is not None else 0.0)}
+    return summary
+
+
+def _volume(array: np.ndarray, datasets: Sequence[Dataset], planes: Sequence[Plane], layout: str,
+            entries: list[dict[str, Any]], path: Path) -> Volume:
+    geometry = stack_geometry(planes)
+    metadata = {"format": FORMAT, **_summary(datasets[0]), "dicom": {"layout": layout, "files": entries}}
+    try:
+        return Volume(array, bits_stored=_bits_stored(datasets, array), metadata=metadata, **geometry)
+    except UnsupportedDataError as error:
+        raise UnsupportedDataError(f"{path}: {error}") from None
+
+
+def read_dicom_file(path: str | os.PathLike) -> Volume:
+    """Read one DICOM file, single- or multi-frame (frames become slices, in stored order)."""
+    path = Path(path)
+    ds = _load(path)
+    array = _pixels(ds, path)
+    return _volume(array, [ds], frame_planes(ds), "file", [header_to_json(ds)], path)
+
+
+def _is_dicom_file(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(132)[128:] == b"DICM"
+
+
+def _series_datasets(folder: Path, series_uid: str | None) -> list[tuple[Path, Dataset]]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and _is_dicom_file(p))
+    images = [(p, ds) for p in files for ds in [_load(p)] if PIXEL_DATA in ds]
+    if not images:
+        raise ReadError(f"{folder}: no DICOM image files in this folder")
+    by_series: dict[str, list[tuple[Path, Dataset]]] = {}
+    for item in images:
+        by_series.setdefault(str(item[1].get("SeriesInstanceUID", "")), []).append(item)
+    if series_uid is not None:
+        if series_uid not in by_series:
+            raise ReadError(f"{folder}: no series {series_uid}; present: {', '.join(sorted(by_series))}")
+        return by_series[series_uid]
+    if len(by_series) > 1:
+        counts = ", ".join(f"{uid} ({len(items)} files)" for uid, items in sorted(by_series.items()))
+        raise ReadError(f"{folder}: the folder holds {len(by_series)} series ({counts}); pick one with series_uid=")
+    return images
+
+
+def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None) -> Volume:
+    """Read a folder of single-frame DICOM files as one volume, slices ordered along the plane normal.
+
+    ``series_uid`` picks one series when the folder holds several.  Files that are not DICOM images
+    (hidden files, DICOMDIR, reports) are skipped.
+    """
+    folder = Path(folder)
+    items = _series_datasets(folder, series_uid)
+    if len(items) == 1:
+        return read_dicom_file(items[0][0])
+    if any(num_frames(ds) > 1 for _, ds in items):
+        raise ReadError(f"{folder}: the folder mixes multi-frame files into a series; read each file on its own")
+    items = [items[i] for i in _slice_order([ds for _, ds in items], folder)]
+    slices = [_pixels(ds, path) for path, ds in items]
+    shapes = {s.shape for s in slices}
+    if len(shapes) > 1:
+        raise ReadError(f"{folder}: the files have different image sizes {sorted(shapes)}; not one volume")
+    entries = [{**header_to_json(ds), "filename": path.name} for path, ds in items]
+    datasets = [ds for _, ds in items]
+    return _volume(np.concatenate(slices), datasets, [frame_planes(ds)[0] for ds in datasets], "series",
+                   entries, folder)
+
+
+# --- writing ----------------------------------------------------------------------------------------------
+
+def _ds_values(values: Sequence[float]) -> list[DSfloat]:
+    """Decimal strings of at most 16 characters, as VR DS requires."""
+    return [DSfloat(float(v), auto_format=True) for v in values]
+
+
+def _source_headers(volume: Volume) -> list[Dataset] | None:
+    """The source headers matching the volume's slices (one multi-frame header, or one per slice), if any.
+
+    ``metadata["compression"]["slices"]`` (a partial decode) selects the files or frames kept.
+    """
+    dicom = volume.metadata.get("dicom") if volume.metadata.get("format") == FORMAT else None
+    if not dicom:
+        return None
+    selected = (volume.metadata.get("compression") or {}).get("slices")
+    headers = [header_from_json(entry) for entry in dicom["files"]]
+    if dicom["layout"] == "series":
+        if selected is not None:
+            headers = [headers[i] for i in selected]
+        return headers if len(headers) == volume.num_slices else None
+    (header,) = headers
+    if selected is not None and "NumberOfFrames" in header:
+        header.NumberOfFrames = len(selected)
+        if "PerFrameFunctionalGroupsSequence" in header:
+            frames = header.PerFrameFunctionalGroupsSequence
+            header.PerFrameFunctionalGroupsSequence = DicomSequence([frames[i] for i in selected])
+    return [header] if num_frames(header) == volume.num_slices else None
+
+
+def _study_of(volume: Volume) -> Dataset:
+    """Patient and study identity of a DICOM source, to carry into headers built from scratch."""
+    study = Dataset()
+    files = volume.metadata.get("dicom", {}).get("files") if volume.metadata.get("format") == FORMAT else None
+    if files:
+        source = header_from_json(files[0])
+        for keyword in STUDY_KEYWORDS:
+            if keyword in source:
+                study.add(source[keyword])
+    return study
+
+
+def _new_headers(volume: Volume, count: int) -> list[Dataset]:
+    """Minimal Secondary Capture headers for ``count`` files of one new series, with the source's identity."""
+    study = _study_of(volume)
+    series_uid, frame_uid = generate_uid(), study.get("FrameOfReferenceUID") or generate_uid()
+    headers = []
+    for number in range(1, count + 1):
+        ds = Dataset()
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "", "", "", ""
+        ds.StudyDate = ds.StudyTime = ds.StudyID = ds.AccessionNumber = ds.ReferringPhysicianName = ""
+        ds.StudyInstanceUID = generate_uid()
+        ds.Modality = "OT"
+        ds.update(study)
+        ds.SOPClassUID = SecondaryCaptureImageStorage
+        ds.SOPInstanceUID = generate_uid()
+        ds.SeriesInstanceUID, ds.FrameOfReferenceUID = series_uid, frame_uid
+        ds.SeriesNumber, ds.InstanceNumber = 1, number
+        ds.ConversionType = "WSD"
+        ds.PatientOrientation = ""
+        rescale = volume.metadata.get("rescale")
+        if rescale:
+            ds.RescaleIntercept, ds.RescaleSlope = _ds_values([rescale["intercept"], rescale["slope"]])
+            ds.RescaleType = "US"
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        headers.append(ds)
+    return headers
+
+
+def _set_plane(ds: Dataset, volume: Volume, index: int) -> None:
+    """Image Plane tags of slice ``index`` from the volume's geometry."""
+    direction, spacing = volume.direction, volume.spacing
+    position = np.asarray(volume.origin) + index * spacing[2] * direction[:, 2]
+    ds.ImagePositionPatient = _ds_values(position)
+    ds.ImageOrientationPatient = _ds_values(np.concatenate([direction[:, 0], direction[:, 1]]))
+    ds.PixelSpacing = _ds_values([spacing[1], spacing[0]])
+
+
+def _same_geometry(volume: Volume, planes: Sequence[Plane]) -> bool:
+    geometry = stack_geometry(planes)
+    return (np.allclose(geometry["spacing"], volume.spacing, atol=1e-4)
+            and np.allclose(geometry["origin"], volume.origin, atol=1e-3)
+            and np.allclose(geometry["direction"], volume.direction, atol=1e-5))
+
+
+def _put_pixels(ds: Dataset, pixels: np.ndarray, volume: Volume) -> None:
+    """Replace the pixels (uncompressed Explicit VR Little Endian), keeping Number of Frames if it was there."""
+    had_frames = "NumberOfFrames" in ds
+    if volume.channels == 3:
+        photometric = "RGB"
+    else:
+        source = ds.get("PhotometricInterpretation")
+        photometric = source if source in GREY_PHOTOMETRIC else "MONOCHROME2"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    bits = max(volume.bits_stored, bits_needed(pixels))
+    ds.set_pixel_data(np.ascontiguousarray(pixels if had_frames else pixels[0]), photometric, bits,
+                      generate_instance_uid=False)
+    if had_frames:
+        ds.NumberOfFrames = len(pixels)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
+
+
+def lossy_method(codec: str) -> str:
+    """The Lossy Image Compression Method term for ``codec`` (its name as a CS value if DICOM has none)."""
+    return LOSSY_METHODS.get(codec) or re.sub(r"[^A-Z0-9 _]", "_", codec.upper())[:16]
+
+
+def _mark_lossy(ds: Dataset, compression: dict[str, Any]) -> None:
+    """Mark a lossy reconstruction: Lossy Image Compression 01, ratio and method appended to earlier ones,
+    and a new SOP Instance UID (the pixels are no longer those of the original instance).
+
+    A lossless reconstruction is the same image, so its headers (UIDs included) are written unchanged.
+    """
+    earlier = ds.get("LossyImageCompression") == "01"
+    ratios = _as_list(ds.get("LossyImageCompressionRatio")) if earlier else []
+    methods = _as_list(ds.get("LossyImageCompressionMethod")) if earlier else []
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionRatio = ratios + _ds_values([compression["ratio"]])
+    ds.LossyImageCompressionMethod = methods + [lossy_method(str(compression["codec"]))]
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+
+
+def _prepare(headers: list[Dataset] | None, volume: Volume, count: int) -> list[Dataset]:
+    """Headers ready for pixels: the source's (geometry rewritten only if the volume's moved) or new ones."""
+    if headers is None:
+        headers = _new_headers(volume, count)
+        for index, ds in enumerate(headers):
+            _set_plane(ds, volume, index)
+        if count == 1:
+            headers[0].SliceThickness = _ds_values([volume.spacing[2]])[0]
+        return headers
+    partial = (volume.metadata.get("compression") or {}).get("slices") is not None
+    single_frames = all("NumberOfFrames" not in ds for ds in headers)
+    if single_frames and not partial and not _same_geometry(volume, [frame_planes(ds)[0] for ds in headers]):
+        for index, ds in enumerate(headers):
+            _set_plane(ds, volume, index)
+    compression = volume.metadata.get("compression")
+    if compression and compression.get("lossless") is False:
+        for ds in headers:
+            _mark_lossy(ds, compression)
+    return headers
+
+
+def _save(ds: Dataset, path: Path) -> None:
+    ds.save_as(path, enforce_file_format=True)
+
+
+def write_dicom_file(volume: Volume, path: str | os.PathLike, *, force: bool = False) -> None:
+    """Write one DICOM file: the source's single- or multi-frame header, or a new one for a single slice.
+
+    A multi-slice volume that did not come from one multi-frame file is refused: write it as a series
+    folder (a path without suffix) instead.
+    """
+    path = Path(path)
+    headers = _source_headers(volume)
+    if headers is not None and len(headers) != 1:
+        headers = None
+    if headers is None and volume.num_slices > 1:
+        raise MedCompError(f"cannot write a {volume.num_slices}-slice volume to the single DICOM file {path}: "
+                           "give a folder path (no suffix) for a DICOM series, or write .nii.gz")
+    (ds,) = _prepare(headers, volume, 1)
+    _put_pixels(ds, volume.array, volume)
+    with atomic_path(path, force) as tmp:
+        _save(ds, tmp)
+
+
+def _replaceable(target: Path) -> None:
+    """With ``force``, only a folder of DICOM files is replaced: never a folder of other things by mistake."""
+    if not target.is_dir():
+        raise MedCompError(f"refusing to replace {target} with a DICOM series folder: it is not a folder")
+    others = [p.name for p in target.iterdir() if not (p.is_file() and _is_dicom_file(p))]
+    if others:
+        raise MedCompError(f"refusing to replace the folder {target}: it holds things that are not DICOM files "
+                           f"({', '.join(sorted(others)[:3])})")
+
+
+@contextlib.contextmanager
+def _atomic_folder(target: Path, force: bool) -> Iterator[Path]:
+    """Yield a temporary sibling folder; swap it into place only if the block succeeds."""
+    check_output(target, force)
+    if target.exists():
+        _replaceable(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    trash = None
+    try:
+        yield staging
+        if target.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, trash / target.name)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if trash is not None:
+                os.replace(trash / target.name, target)
+            raise
+    finally:
+        for leftover in (staging, trash):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover)
+
+
+def write_dicom_series(volume: Volume, folder: str | os.PathLike, *, force: bool = False) -> None:
+    """Write a folder of single-frame DICOM files, one per slice.
+
+    A volume read from a series gets its own headers (and file names) back; anything else (a multi-frame
+    file, NIfTI, ...) gets new Secondary Capture headers with the geometry and the source's patient and study.
+    """
+    folder = Path(folder)
+    headers = _source_headers(volume)
+    if headers is not None and any("NumberOfFrames" in ds for ds in headers):
+        headers = None
+    files = volume.metadata.get("dicom", {}).get("files", []) if headers is not None else []
+    names = [entry.get("filename") for entry in files]
+    selected = (volume.metadata.get("compression") or {}).get("slices")
+    if selected is not None and names:
+        names = [names[i] for i in selected]
+    if len(names) != volume.num_slices or None in names or len(set(names)) != len(names):
+        width = max(4, len(str(volume.num_slices)))
+        names = [f"slice_{n:0{width}d}.dcm" for n in range(1, volume.num_slices + 1)]
+    headers = _prepare(headers, volume, volume.num_slices)
+    with _atomic_folder(folder, force) as staging:
+        for ds, pixels, name in zip(headers, volume.array, names):
+            _put_pixels(ds, pixels[np.newaxis], volume)
+            _save(ds, staging / name)

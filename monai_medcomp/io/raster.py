@@ -1,0 +1,90 @@
+"""PNG (imagecodecs) and TIFF (tifffile) <-> Volume.
+
+PNG holds one 2D image, grey or RGB, 8 or 16 bits unsigned, and no geometry.  TIFF holds stacks of
+any of MedComp's integer types; the TIFFs written here keep the geometry and the true bit depth in
+tifffile's JSON image description, so they read back with the same spacing, origin and direction.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import imagecodecs
+import numpy as np
+import tifffile
+
+from ..errors import MedCompError, ReadError, UnsupportedDataError
+from ..fileio import atomic_path
+from ..volume import Volume
+
+
+def _volume(array: np.ndarray, path: Path, **fields: Any) -> Volume:
+    try:
+        return Volume(array, **fields)
+    except UnsupportedDataError as error:
+        raise UnsupportedDataError(f"{path}: {error}") from None
+
+
+def read_png(path: str | os.PathLike) -> Volume:
+    """Read a PNG as a one-slice volume (grey or RGB; grey+alpha and RGBA are refused)."""
+    path = Path(path)
+    try:
+        array = imagecodecs.png_decode(path.read_bytes())
+    except OSError as error:
+        raise ReadError(f"{path}: cannot read ({error.strerror})") from None
+    except (imagecodecs.PngError, ValueError) as error:
+        raise ReadError(f"{path}: not a readable PNG file ({error})") from None
+    return _volume(array[np.newaxis], path, metadata={"format": "png"})
+
+
+def write_png(volume: Volume, path: str | os.PathLike, *, force: bool = False, **options: Any) -> None:
+    """Write a one-slice unsigned volume as PNG; ``options`` go to ``imagecodecs.png_encode`` (e.g. ``level``)."""
+    if volume.num_slices != 1:
+        raise MedCompError(f"cannot write {path}: PNG holds one image and this volume has {volume.num_slices} "
+                           "slices; write .tif, .nii.gz or a DICOM series instead")
+    if volume.signed:
+        raise UnsupportedDataError(f"cannot write {path}: PNG stores unsigned pixels only, this volume is "
+                                   f"{volume.dtype.name}; write .tif or .nii.gz instead")
+    data = imagecodecs.png_encode(np.ascontiguousarray(volume.array[0]), **options)
+    with atomic_path(path, force) as tmp:
+        tmp.write_bytes(data)
+
+
+def _slices_rows_cols(array: np.ndarray, axes: str) -> np.ndarray:
+    """Reorder tifffile's axes to (slices, rows, cols[, samples]), all non-image axes folded into slices."""
+    others = [i for i, axis in enumerate(axes) if axis not in "YXS"]
+    image = [axes.index("Y"), axes.index("X")] + ([axes.index("S")] if "S" in axes else [])
+    array = np.transpose(array, others + image)
+    return array.reshape((-1,) + array.shape[len(others):])
+
+
+def read_tiff(path: str | os.PathLike) -> Volume:
+    """Read the first image series of a TIFF; geometry and bit depth come back if this module wrote them."""
+    path = Path(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            array = _slices_rows_cols(series.asarray(), series.axes)
+            described = (tif.shaped_metadata or ({},))[0] if tif.is_shaped else {}
+    except OSError as error:
+        raise ReadError(f"{path}: cannot read ({error.strerror or error})") from None
+    except (tifffile.TiffFileError, ValueError, IndexError) as error:
+        raise ReadError(f"{path}: not a readable TIFF file ({error})") from None
+    geometry = {key: described[key] for key in ("spacing", "origin", "direction") if key in described}
+    if "direction" in geometry:
+        geometry["direction"] = np.asarray(geometry["direction"], float).reshape(3, 3)
+    return _volume(array, path, bits_stored=described.get("bits_stored"), metadata={"format": "tiff"}, **geometry)
+
+
+def write_tiff(volume: Volume, path: str | os.PathLike, *, force: bool = False, **options: Any) -> None:
+    """Write a (multi-page) TIFF with the geometry and true bit depth in its description.
+
+    ``options`` go to ``tifffile.imwrite`` (e.g. ``compression="zlib"``, lossless).
+    """
+    description = {**volume.geometry(), "bits_stored": volume.bits_stored}
+    photometric = "rgb" if volume.channels == 3 else "minisblack"
+    with atomic_path(path, force) as tmp:
+        tifffile.imwrite(tmp, np.ascontiguousarray(volume.array), photometric=photometric, metadata=description,
+                         **options)
