@@ -110,13 +110,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_codecs(args: argparse.Namespace) -> int:
     from .codecs import codec_names, get_codec
 
-    print(f"{'codec':<16} {'abilities':<28} {'quality knob':<34} available")
+    print(f"{'codec':<16} {'abilities':<29} {'quality knob (--quality)':<38} available")
     for name in codec_names():
         codec = get_codec(name)
         knob = codec.knob
         knob_text = (f"{knob.name} {knob.low:g}..{knob.high:g} ({'higher' if knob.higher_is_better else 'lower'} "
                      "is better)") if knob else "-"
-        print(f"{name:<16} {codec.capabilities():<28} {knob_text:<34} {'yes' if codec.available else 'no'}")
+        print(f"{name:<16} {codec.capabilities():<29} {knob_text:<38} {'yes' if codec.available else 'no'}")
     return 0
 
 

@@ -3,7 +3,9 @@
 The machines this runs on are shared and noisy, so every figure is the best of ``repeats`` runs and
 ours and the bare library's runs are interleaved in the same loop: a burst of load from elsewhere
 hits both, and their ratio stays meaningful even when the absolute MB/s do not.  Both sides run on
-one thread (``workers=1``) so that the ratio compares the code, not the thread pool.
+one thread (``workers=1``) so that the ratio compares the code, not the thread pool.  Runs that
+take longer than ``REPEAT_BUDGET_SECONDS`` are not repeated: noise hardly moves a long run, and a
+slow codec (a learned one, JPEG-XL at effort 9 on a radiograph) would otherwise dominate the bench.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from ..volume import Volume
 from .library import BareCodec, BareResult, unsigned_slices
 
 T = TypeVar("T")
+
+REPEAT_BUDGET_SECONDS = 10.0
 
 
 def timed(function: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[float, T]:
@@ -43,6 +47,7 @@ class Measurement:
     decoded: Volume
     encode_seconds: float
     decode_seconds: float
+    runs: int
     bare: BareResult | None = None
 
     @property
@@ -60,12 +65,15 @@ class Measurement:
 
 def measure(volume: Volume, codec: Codec, params: dict[str, Any], repeats: int = 1,
             bare: BareCodec | None = None) -> Measurement:
-    """Compress and decompress ``volume`` ``repeats`` times (and the bare library alongside); keep the best times."""
+    """Compress and decompress ``volume`` up to ``repeats`` times (the bare library alongside); keep the best times."""
     slices = unsigned_slices(volume) if bare is not None else None
     encode_best = decode_best = bare_encode_best = bare_decode_best = math.inf
     bare_streams: list[bytes] = []
     bare_decoded: list[Any] = []
-    for _ in range(max(1, repeats)):
+    runs = 0
+    started = time.perf_counter()
+    while runs < max(1, repeats) and (runs == 0 or time.perf_counter() - started < REPEAT_BUDGET_SECONDS):
+        runs += 1
         seconds, result = timed(api.compress, volume, codec=codec, params=params, workers=1)
         encode_best = min(encode_best, seconds)
         if bare is not None:
@@ -81,4 +89,4 @@ def measure(volume: Volume, codec: Codec, params: dict[str, Any], repeats: int =
         bare_result = BareResult(library=bare.library, nbytes=sum(len(s) for s in bare_streams),
                                  encode_seconds=bare_encode_best, decode_seconds=bare_decode_best,
                                  exact=all(np.array_equal(plane, out) for (plane, _), out in zip(slices, bare_decoded)))
-    return Measurement(result, decoded, encode_best, decode_best, bare_result)
+    return Measurement(result, decoded, encode_best, decode_best, runs, bare_result)

@@ -90,5 +90,5 @@ class IntegerMLP:
             acc = x @ w + b * float(1 << FRACTION_BITS)
             x = np.clip(np.floor(acc / float(1 << FRACTION_BITS)), 0, ACTIVATION_LIMIT)
         acc = x @ self.weights[-1] + self.biases[-1] * float(1 << FRACTION_BITS)
-        unit = float(1 << (2 * FRACTION_BITS - shift))
-        return np.floor((acc[:, 0] + unit / 2) / unit)
+        # acc is in units of 2**(shift - 2 * FRACTION_BITS) pixels; scaling by a power of two is exact
+        return np.floor(acc[:, 0] * 2.0 ** (shift - 2 * FRACTION_BITS) + 0.5)

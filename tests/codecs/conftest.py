@@ -8,10 +8,12 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from monai_medcomp import metrics
 from monai_medcomp.codecs import PixelFormat
 from monai_medcomp.container import ContainerReader
 from monai_medcomp.engine import decode_chunks, encode_volume
 from monai_medcomp.volume import Volume
+
 
 @functools.lru_cache(maxsize=None)
 def dicom_volume(name: str) -> Volume:
@@ -49,12 +51,8 @@ def engine_round_trip(volume, codec, params=None):
 
 
 def psnr(reference, decoded, bits):
-    error = np.mean((reference.astype(float) - decoded.astype(float)) ** 2)
-    return np.inf if error == 0 else 10 * np.log10(((1 << bits) - 1) ** 2 / error)
-
-
-def max_error(reference, decoded):
-    return int(np.abs(reference.astype(np.int64) - decoded.astype(np.int64)).max())
+    """PSNR of one ``(rows, cols[, 3])`` plane with the peak of ``bits``."""
+    return metrics.psnr(np.asarray(reference)[np.newaxis], np.asarray(decoded)[np.newaxis], bits_stored=bits)
 
 
 class Kit:
@@ -65,7 +63,7 @@ class Kit:
     code = staticmethod(code)
     engine_round_trip = staticmethod(engine_round_trip)
     psnr = staticmethod(psnr)
-    max_error = staticmethod(max_error)
+    max_error = staticmethod(metrics.max_abs_error)
 
 
 @pytest.fixture(scope="session")
