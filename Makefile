@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= test,itk
+EXTRAS ?= test,itk,slicer
 
 .PHONY: demo test install bench clean-venv
 
@@ -25,13 +25,13 @@ $(VENV)/.installed-$(EXTRAS): setup.py pyproject.toml $(VENV)/.torch
 install: $(VENV)/.installed-$(EXTRAS)
 
 demo: install
-	$(BIN)/medcomp demo --out demo-report
+	$(BIN)/medcomp demo --out demo-report --force
 
 test: install
 	$(BIN)/python -m pytest tests
 
 bench: install
-	$(BIN)/medcomp bench --out benchmarks
+	$(BIN)/medcomp bench --out benchmarks --force
 
 clean-venv:
 	rm -rf $(VENV)

@@ -62,6 +62,7 @@ setup(
         "constriction>=0.4",
         "safetensors>=0.4",
         "tqdm>=4.60",
+        "threadpoolctl>=3.1",
         "matplotlib>=3.7",
         "scikit-image>=0.22",
         "scikit-learn>=1.3",
@@ -71,6 +72,9 @@ setup(
         "test": ["pytest>=7", "pytest-timeout>=2.1"],
         "itk": ["itk-io>=5.3"],
         "train": ["nilearn>=0.10"],
+        "slicer": ["slicer-core>=5.8"],
+        "notebook": ["ipywidgets>=8.1", "ipykernel>=6.25", "nbclient>=0.10", "nbformat>=5.9", "voila>=0.5",
+                     "playwright>=1.45"],
     },
     entry_points={"console_scripts": ["medcomp = monai_medcomp.cli:main"]},
     classifiers=[

@@ -125,14 +125,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     run_bench(Path(args.out), images=args.images, codecs=args.codecs, reference=args.reference,
               lossy=not args.no_lossy, lossless=not args.no_lossless, speed=not args.no_speed,
-              progress=not args.quiet)
+              progress=not args.quiet, points=args.points, repeats=args.repeats, force=args.force)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .bench import run_demo
 
-    run_demo(Path(args.out), progress=not args.quiet)
+    run_demo(Path(args.out), progress=not args.quiet, force=args.force)
     return 0
 
 
@@ -181,11 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-lossy", action="store_true", help="skip the rate-distortion sweeps")
     p.add_argument("--no-lossless", action="store_true", help="skip the lossless table")
     p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
+    p.add_argument("--points", type=int, default=8, help="rate-distortion points per codec")
+    p.add_argument("--repeats", type=int, default=3, help="timing repeats (best of N)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing report")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="run every codec on the bundled sample images and write a report")
     p.add_argument("--out", default="demo-report", help="report folder")
+    p.add_argument("--force", action="store_true", help="overwrite an existing report")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Sequence
@@ -128,6 +129,7 @@ class ContainerReader:
     """Random access to a ``.mcz`` file or bytes: the header at once, chunks on demand, each checked."""
 
     def __init__(self, source: str | os.PathLike | bytes | BinaryIO):
+        self._lock = threading.Lock()
         if isinstance(source, (bytes, bytearray, memoryview)):
             self._file: BinaryIO = io.BytesIO(bytes(source))
             self.name = "<bytes>"
@@ -205,8 +207,9 @@ class ContainerReader:
         if not 0 <= index < len(self.chunks):
             raise IndexError(f"chunk {index} is out of range ({len(self.chunks)} chunks)")
         entry = self.chunks[index]
-        self._file.seek(entry.offset)
-        data = self._read_exact(entry.length, f"chunk {index}")
+        with self._lock:  # the engine reads chunks from a thread pool; seek + read must not interleave
+            self._file.seek(entry.offset)
+            data = self._read_exact(entry.length, f"chunk {index}")
         if zlib.crc32(data) != entry.crc32:
             slices = self.header.chunk_slices(index)
             raise ChecksumError(f"{self.name}: chunk {index} (slices {slices.start}-{slices.stop - 1}) "

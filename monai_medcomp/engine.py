@@ -46,17 +46,31 @@ def pixel_format(volume: Volume) -> tuple[int, PixelFormat]:
     return low, PixelFormat(bits=bits, channels=volume.channels)
 
 
+def _unsigned_twin(dtype: np.dtype) -> np.dtype:
+    return np.dtype(f"u{dtype.itemsize}")
+
+
+def _wrapped(offset: int, dtype: np.dtype) -> np.generic:
+    """``offset`` modulo 2**bits of ``dtype``: adding it in unsigned arithmetic is exact where the result fits."""
+    return dtype.type(offset % (1 << (8 * dtype.itemsize)))
+
+
 def to_unsigned(array: np.ndarray, offset: int, fmt: PixelFormat) -> np.ndarray:
-    return (array.astype(np.int64) - offset).astype(fmt.dtype)
+    """``array - offset`` in one pass of wrapping unsigned arithmetic (exact: the result is in [0, 2**bits))."""
+    twin = _unsigned_twin(array.dtype)
+    return (array.view(twin) - _wrapped(offset, twin)).astype(fmt.dtype, copy=False)
 
 
 def from_unsigned(array: np.ndarray, header: Header) -> np.ndarray:
-    """Undo the shift and clip to what the original dtype and range allow (lossy codecs may overshoot)."""
+    """Undo the shift; lossy results are first clipped to what the original dtype and range allow."""
     dtype = np.dtype(header.dtype)
-    info = np.iinfo(dtype)
-    low = max(header.offset, int(info.min))
-    high = min(header.offset + (1 << header.precision) - 1, int(info.max))
-    return np.clip(np.asarray(array, dtype=np.int64) + header.offset, low, high).astype(dtype)
+    if not header.lossless:
+        info = np.iinfo(dtype)
+        low = max(header.offset, int(info.min))
+        high = min(header.offset + (1 << header.precision) - 1, int(info.max))
+        return np.clip(np.asarray(array, dtype=np.int64) + header.offset, low, high).astype(dtype)
+    twin = _unsigned_twin(dtype)
+    return (np.asarray(array).astype(twin, copy=False) + _wrapped(header.offset, twin)).view(dtype)
 
 
 def resolve_device(device: Any = None) -> Any:

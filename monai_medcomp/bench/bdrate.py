@@ -56,13 +56,3 @@ def bd_rate(anchor: Curve, test: Curve, method: str = "pchip") -> float | None:
                                     require_matching_points=False, min_overlap=0)
     return float(value) if math.isfinite(value) else None
 
-
-def psnr_overlap(anchor: Curve, test: Curve) -> float:
-    """Fraction of the joint PSNR span that both curves cover (how much the BD-rate averages over)."""
-    _, a = monotone_curve(anchor)
-    _, t = monotone_curve(test)
-    if len(a) < 2 or len(t) < 2:
-        return 0.0
-    span = max(a.max(), t.max()) - min(a.min(), t.min())
-    shared = min(a.max(), t.max()) - max(a.min(), t.min())
-    return max(shared, 0.0) / span if span > 0 else 0.0

@@ -144,9 +144,11 @@ def bd_table(results: Mapping[str, Any]) -> str:
 
 
 def points_table(points: Sequence[Mapping[str, Any]]) -> str:
+    """One row per knob setting; an exact reconstruction shows as lossless (its PSNR is null in JSON)."""
+    rows = [[p["knob"], p["payload_bpp"], p["file_bpp"], math.inf if p["max_abs_error"] == 0 else p["psnr"],
+             p["ssim"], p["max_abs_error"], p["encode_mbps"], p["decode_mbps"]] for p in points]
     return markdown_table(["knob", "payload bpp", "file bpp", "PSNR dB", "SSIM", "max error", "enc MB/s", "dec MB/s"],
-                          [[p["knob"], p["payload_bpp"], p["file_bpp"], p["psnr"], p["ssim"], p["max_abs_error"],
-                            p["encode_mbps"], p["decode_mbps"]] for p in points], digits=3)
+                          rows, digits=3)
 
 
 def markdown(results: Mapping[str, Any], plots: Mapping[str, str]) -> str:
@@ -157,7 +159,8 @@ def markdown(results: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         "interpolation of log-rate over PSNR, over the PSNR range both curves cover): negative means fewer bits "
         f"than {reference}. Rates are the codec payload; PSNR uses the peak of the true bit depth "
         f"(2^bits_stored - 1). {results['points']} knob settings per codec; lossless settings and settings "
-        "beaten by a cheaper one are left out of the curves. A dash: no overlap with the reference curve.\n\n"
+        "beaten by a cheaper one are left out of the curves. A dash: no BD-rate exists (a curve with fewer than two "
+        "such points, or no PSNR range shared with the reference).\n\n"
         + bd_table(results),
         "## Speed\n\nMedian MB/s of raw pixel data over each codec's sweep (one run per setting, "
         "default thread pool).\n\n"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
 from ..codecs import Codec, codec_names, get_codec
 from ..errors import MedCompError
@@ -133,13 +133,24 @@ def run_bench(out_dir: str | os.PathLike, images: Sequence[str] | None = None, c
     results: dict[str, Any] = {"run": run}
     if lossless:
         results["lossless"] = lossless_results(volumes, selected, repeats=repeats, progress=progress)
-        write_text(out_dir / "lossless.json", to_json({"run": run, **results["lossless"]}), force)
-        write_text(out_dir / "lossless.md", "# Lossless benchmark\n\n" + provenance(run) + "\n"
-                   + lossless_table.markdown(results["lossless"]), force)
+        write_lossless_report(out_dir, run, results["lossless"], force)
     if lossy:
         results["lossy"] = lossy_results(volumes, selected, reference=reference, points=points, progress=progress)
         write_plots(results["lossy"], plots, force)
-        write_text(out_dir / "lossy.json", to_json({"run": run, **results["lossy"]}), force)
-        write_text(out_dir / "lossy.md", "# Lossy benchmark: rate-distortion and BD-rate\n\n" + provenance(run) + "\n"
-                   + rd.markdown(results["lossy"], {image: path.name for image, path in plots.items()}), force)
+        write_lossy_report(out_dir, run, results["lossy"], force)
     return results
+
+
+def write_lossless_report(out_dir: Path, run: Mapping[str, Any], results: Mapping[str, Any], force: bool) -> None:
+    """``lossless.json`` and ``lossless.md`` (the Markdown is rendered from exactly what the JSON holds)."""
+    write_text(out_dir / "lossless.json", to_json({"run": run, **results}), force)
+    write_text(out_dir / "lossless.md", "# Lossless benchmark\n\n" + provenance(run) + "\n"
+               + lossless_table.markdown(results), force)
+
+
+def write_lossy_report(out_dir: Path, run: Mapping[str, Any], results: Mapping[str, Any], force: bool) -> None:
+    """``lossy.json`` and ``lossy.md``, which shows the ``rd_<image>.png`` plots beside it."""
+    plots = {image: path.name for image, path in plot_paths(out_dir, results["curves"]).items()}
+    write_text(out_dir / "lossy.json", to_json({"run": run, **results}), force)
+    write_text(out_dir / "lossy.md", "# Lossy benchmark: rate-distortion and BD-rate\n\n" + provenance(run) + "\n"
+               + rd.markdown(results, plots), force)

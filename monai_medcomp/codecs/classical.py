@@ -20,6 +20,7 @@ What each library gets wrong by default, and what is done about it here:
 from __future__ import annotations
 
 import abc
+import threading
 from typing import Any, ClassVar, Sequence
 
 import imagecodecs
@@ -54,7 +55,8 @@ class PlaneCodec(Codec):
     """A codec that codes each slice on its own (``slab_size = 1``) as a ``(rows, cols[, 3])`` plane.
 
     Subclasses write :meth:`encode_plane` and :meth:`decode_plane`; this class checks the format and
-    returns exactly the slab shape and dtype asked for, clipping what lossy decoders overshoot.
+    returns exactly the slab shape and dtype asked for, clipping what lossy decoders overshoot (a
+    lossless stream decodes to the exact samples, so it is passed through without a copy).
     """
 
     slab_size: ClassVar[int] = 1
@@ -70,7 +72,9 @@ class PlaneCodec(Codec):
         plane = np.asarray(self.decode_plane(data, plane_shape, fmt, params))
         if plane.shape != plane_shape:
             raise CodecError(f"codec {self.name!r} decoded a plane of shape {plane.shape}, expected {plane_shape}")
-        return np.clip(plane, 0, fmt.max_value).astype(fmt.dtype).reshape(tuple(shape))
+        if plane.dtype != fmt.dtype or not self.is_lossless(params):
+            plane = np.clip(plane, 0, fmt.max_value).astype(fmt.dtype)
+        return plane.reshape(tuple(shape))
 
     @abc.abstractmethod
     def encode_plane(self, plane: np.ndarray, fmt: PixelFormat, params: dict[str, Any]) -> bytes:
@@ -154,6 +158,11 @@ class JpegLs(ErrorBoundKnob, ImagecodecsCodec):
             return imagecodecs.jpegls_encode(plane, level=near)
 
 
+# pylibjpeg-openjpeg's encoder corrupts the heap when two threads encode at once (seen as random
+# segfaults under the engine's thread pool): its calls are serialised.
+_OPENJPEG_ENCODER_LOCK = threading.Lock()
+
+
 @register
 class Jpeg2000(ImagecodecsCodec):
     """JPEG 2000 (OpenJPEG): reversible 5/3 lossless, or 9/7 truncated by rate allocation to a bpp."""
@@ -183,8 +192,10 @@ class Jpeg2000(ImagecodecsCodec):
                 f"got {plane.shape[0]}x{plane.shape[1]}; use it losslessly or choose another codec")
         # OpenJPEG's rate is a compression ratio over the raw samples at the declared precision.
         ratio = max(1.0, fmt.bits * fmt.channels / float(params["bpp"]))
-        return openjpeg.encode(plane, bits_stored=fmt.bits, photometric_interpretation=1 if fmt.channels == 3 else 2,
-                               compression_ratios=[ratio])
+        with _OPENJPEG_ENCODER_LOCK:
+            return openjpeg.encode(plane, bits_stored=fmt.bits,
+                                   photometric_interpretation=1 if fmt.channels == 3 else 2,
+                                   compression_ratios=[ratio])
 
 
 @register

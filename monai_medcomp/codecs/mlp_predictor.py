@@ -1,8 +1,9 @@
 """The predictor of ``mlp-huffman``: per-channel MLPs fitted to the image at encode time, then quantised.
 
-Training works on float copies of the integer features, scaled by 2**-shift (``shift`` ~ log2 of the
-mean reference error of the channel, so 8-bit and 16-bit images look alike to one network); coding
-uses the quantised network of :mod:`.integer_mlp`.  The pretrained start is the bundle ``mlp_huffman``.
+Training works on float copies of the integer features, clipped to +-FEATURE_LIMIT and scaled by
+2**-shift (``shift`` ~ log2 of the mean reference error of the channel, so 8-bit and 16-bit images
+look alike to one network); coding uses the same clipped integer features in the quantised network
+of :mod:`.integer_mlp`.  The pretrained start is the bundle ``mlp_huffman``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import numpy as np
 
 from ..errors import CodecError, MissingWeightsError
 from .causal import CodingPlanes, inter_channel_features
-from .integer_mlp import MAX_SHIFT, IntegerMLP
+from .integer_mlp import MAX_SHIFT, IntegerMLP, parameter_count
 
 BUNDLE = "mlp_huffman"
 SHA_PREFIX = 8  # bytes of the bundle's SHA-256 that a chunk coded from it records
 MAX_TRAINING_PIXELS = 1 << 17  # larger slices are fitted on a fixed random sample of their pixels
 FINETUNE_EPOCHS = 5
 SCRATCH_EPOCHS = 30
-FEATURE_LIMIT = 4
+FEATURE_LIMIT = 4  # in units of 2**shift; see clip_features
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +99,7 @@ class MLPPredictor:
     @classmethod
     def from_vector(cls, vector: np.ndarray, shapes: Sequence[Sequence[tuple[int, int]]],
                     shifts: list[int]) -> "MLPPredictor":
-        sizes = [sum(r * c + c for r, c in layer_shapes) for layer_shapes in shapes]
+        sizes = [parameter_count(layer_shapes) for layer_shapes in shapes]
         if sum(sizes) != len(vector):
             raise CodecError(f"stored weights hold {len(vector)} values, the network needs {sum(sizes)}")
         parts = np.split(vector, np.cumsum(sizes)[:-1])
@@ -171,7 +172,6 @@ def build_model(options: MLPHuffmanOptions, channels: int, state: dict[str, Any]
     with torch.no_grad():  # start from the reference predictor itself: a zero offset everywhere
         for channel in range(channels):
             model.linear_layers(channel)[-1].weight.zero_()
-            model.linear_layers(channel)[-1].bias.zero_()
     if state is not None:
         wanted = {key: value for key, value in state.items() if int(key.split(".")[1]) < channels}
         try:
@@ -204,11 +204,12 @@ def fit_model(model, data: Sequence[tuple[np.ndarray, np.ndarray]], shifts: Sequ
 
 
 def quantise(model, shifts: Sequence[int]) -> MLPPredictor:
+    """The exact integer predictor of ``model``'s first ``len(shifts)`` channel networks."""
     nets = []
     for channel in range(len(shifts)):
-        layers = [(layer.weight.detach().cpu().numpy(), layer.bias.detach().cpu().numpy())
-                  for layer in model.linear_layers(channel)]
-        nets.append(IntegerMLP.quantise(layers))
+        layers = model.linear_layers(channel)
+        nets.append(IntegerMLP.quantise([layer.weight.detach().cpu().numpy() for layer in layers],
+                                        [layer.bias.detach().cpu().numpy() for layer in layers[:-1]]))
     return MLPPredictor(nets, list(shifts))
 
 

@@ -15,8 +15,9 @@ the pretrained bundle ``mlp_huffman`` (then the chunk stores only the fine-tunin
 when the bundle weights alone code the slice smaller).  Residuals are canonical-Huffman coded per
 slice and channel, with the code table stored.
 
-Chunk layout (little-endian): version u8, mode u8, channels u8, one input-scale shift u8 per
-channel, [bundle SHA-256 prefix, 8 bytes, unless mode is scratch], then length-prefixed (u32)
+Chunk layout (little-endian): version u8, mode u8, channels u8, context size u8, hidden layer count
+u8 and widths u8 each, one input-scale shift u8 per channel, [bundle SHA-256 prefix, 8 bytes,
+unless mode is scratch], then length-prefixed (u32)
 sections: stored weights, one residual block per channel; then an 8-byte BLAKE2b digest of the
 predictions and a CRC-32 of everything before it.
 """
@@ -109,7 +110,10 @@ def predict_image(planes: CodingPlanes, predictor: Predictor, max_value: int) ->
     for start in range(0, count, ENCODE_BLOCK):
         raster = np.arange(start, min(start + ENCODE_BLOCK, count))
         positions = planes.positions(raster)
-        known = lambda channel, _: planes.values[channel][positions]  # noqa: E731
+
+        def known(channel: int, _: np.ndarray) -> np.ndarray:
+            return planes.values[channel][positions]
+
         out[:, raster] = predict_positions(planes, positions, predictor, max_value, known)
     return out
 
@@ -151,9 +155,11 @@ def _read_sections(data: bytes, pos: int, count: int) -> list[bytes]:
 
 @dataclasses.dataclass
 class Chunk:
-    """One coded slice: how its predictor is stored, the residual blocks and the prediction digest."""
+    """One coded slice: its network's shape, how its weights are stored, the residuals, the digest."""
 
     mode: str
+    context: int
+    hidden: tuple[int, ...]
     shifts: list[int]
     bundle_sha: bytes
     weights: bytes
@@ -161,7 +167,8 @@ class Chunk:
     digest: bytes
 
     def to_bytes(self) -> bytes:
-        head = struct.pack("<BBB", CHUNK_VERSION, MODES.index(self.mode), len(self.shifts)) + bytes(self.shifts)
+        head = struct.pack("<BBBBB", CHUNK_VERSION, MODES.index(self.mode), len(self.shifts), self.context,
+                           len(self.hidden)) + bytes(self.hidden) + bytes(self.shifts)
         if self.mode != "scratch":
             head += self.bundle_sha
         body = head + _sections([self.weights, *self.residuals]) + self.digest
@@ -169,25 +176,26 @@ class Chunk:
 
     @classmethod
     def from_bytes(cls, data: bytes, channels: int) -> "Chunk":
-        if len(data) < 3 + DIGEST_SIZE + _U32.size:
+        if len(data) < 5 + DIGEST_SIZE + _U32.size:
             raise CodecError("mlp-huffman chunk is truncated")
         body, (crc,) = data[:-_U32.size], _U32.unpack(data[-_U32.size:])
         if zlib.crc32(body) != crc:
             raise CodecError("mlp-huffman chunk checksum mismatch: its stored weights, code tables or "
                              "residuals are damaged")
-        version, mode, stored_channels = struct.unpack_from("<BBB", body)
+        version, mode, stored_channels, context, layers = struct.unpack_from("<BBBBB", body)
         if version != CHUNK_VERSION:
             raise CodecError(f"mlp-huffman chunk version {version} is not supported (this build reads "
                              f"{CHUNK_VERSION})")
         if mode >= len(MODES) or stored_channels != channels:
             raise CodecError("mlp-huffman chunk header does not match the image (damaged data)")
-        pos = 3 + channels
-        shifts = list(body[3:pos])
+        hidden = tuple(body[5:5 + layers])
+        pos = 5 + layers + channels
+        shifts = list(body[5 + layers:pos])
         sha = b""
         if MODES[mode] != "scratch":
             sha, pos = body[pos:pos + SHA_PREFIX], pos + SHA_PREFIX
         parts = _read_sections(body[:-DIGEST_SIZE], pos, 1 + channels)
-        return cls(MODES[mode], shifts, sha, parts[0], parts[1:], body[-DIGEST_SIZE:])
+        return cls(MODES[mode], context, hidden, shifts, sha, parts[0], parts[1:], body[-DIGEST_SIZE:])
 
     @property
     def nbytes(self) -> int:
@@ -243,8 +251,9 @@ class MLPHuffmanCodec(Codec):
         for candidate in self._candidates(planes, options, device):
             predictions = predict_image(planes, candidate.predictor, fmt.max_value)
             symbols = to_symbols(image.reshape(-1, channels).T, predictions, fmt.bits)
-            chunk = Chunk(candidate.mode, candidate.predictor.shifts, candidate.bundle_sha, candidate.weights,
-                          [self.residual_coder.encode(s) for s in symbols], prediction_digest(predictions))
+            chunk = Chunk(candidate.mode, options.context, options.hidden, candidate.predictor.shifts,
+                          candidate.bundle_sha, candidate.weights, [self.residual_coder.encode(s) for s in symbols],
+                          prediction_digest(predictions))
             if best is None or chunk.nbytes < best.nbytes:
                 best = chunk
         return best.to_bytes()
@@ -270,10 +279,11 @@ class MLPHuffmanCodec(Codec):
         return candidates
 
     def decode(self, data: bytes, shape: Sequence[int], fmt: PixelFormat, params: dict[str, Any]) -> np.ndarray:
-        options = MLPHuffmanOptions.from_params(params)
         rows, cols = int(shape[1]), int(shape[2])
         channels = fmt.channels
         chunk = Chunk.from_bytes(data, channels)
+        options = MLPHuffmanOptions(context=chunk.context, hidden=chunk.hidden)  # the chunk describes its network
+        options.check()
         predictor = self._stored_predictor(chunk, options, channels)
         symbols = np.stack([self.residual_coder.decode(block, rows * cols) for block in chunk.residuals])
         planes = CodingPlanes(CausalContext(options.context), rows, cols, channels, fmt.bits)

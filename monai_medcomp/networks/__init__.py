@@ -1,5 +1,5 @@
 """torch modules of the learned codecs (no files, no bitstreams)."""
 
-from .mlp import CausalPredictorMLP
+from .mlp import AnchoredMLP, CausalPredictorMLP
 
-__all__ = ["CausalPredictorMLP"]
+__all__ = ["AnchoredMLP", "CausalPredictorMLP"]

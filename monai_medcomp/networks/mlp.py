@@ -1,7 +1,7 @@
 """The pixel predictor of the seed lossless codec: small ReLU MLPs on a causal context (paper, Figure 3).
 
 Plain torch layers (no MONAI import): the codec builds this network for every file it opens, and
-the light import keeps ``medcomp decompress`` quick.  The constructor follows MONAI's conventions.
+the light import keeps ``medcomp decompress`` quick.  The constructors follow MONAI's conventions.
 """
 
 from __future__ import annotations
@@ -12,14 +12,25 @@ import torch
 from torch import nn
 
 
-def relu_mlp(in_channels: int, out_channels: int, hidden_channels: Sequence[int]) -> nn.Sequential:
-    """Linear -> ReLU for each hidden width, then a linear output layer."""
-    widths = [in_channels, *hidden_channels]
-    layers: list[nn.Module] = []
-    for width_in, width_out in zip(widths[:-1], widths[1:]):
-        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-    layers.append(nn.Linear(widths[-1], out_channels))
-    return nn.Sequential(*layers)
+class AnchoredMLP(nn.Module):
+    """A ReLU MLP minus its own output for an all-zero input.
+
+    The inputs are neighbours minus a reference prediction, so an all-zero input is a flat
+    neighbourhood; anchoring makes the network keep the reference there exactly (a background of
+    zeros stays predicted as zeros) while its hidden biases still shape the response elsewhere.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 1, hidden_channels: Sequence[int] = (32, 16)):
+        super().__init__()
+        widths = [in_channels, *hidden_channels]
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        layers.append(nn.Linear(widths[-1], out_channels, bias=False))  # a bias would cancel out
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x) - self.mlp(x.new_zeros(1, x.shape[-1]))
 
 
 class CausalPredictorMLP(nn.Module):
@@ -38,7 +49,7 @@ class CausalPredictorMLP(nn.Module):
     def __init__(self, in_channels: int = 60, out_channels: int = 1, hidden_channels: Sequence[int] = (32, 16)):
         super().__init__()
         self.in_channels = in_channels
-        self.nets = nn.ModuleList(relu_mlp(in_channels + 2 * c, 1, hidden_channels) for c in range(out_channels))
+        self.nets = nn.ModuleList(AnchoredMLP(in_channels + 2 * c, 1, hidden_channels) for c in range(out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: (batch, C, in_channels + 2 * (C - 1)) features, zero-padded -> (batch, C) predictions."""
@@ -47,4 +58,4 @@ class CausalPredictorMLP(nn.Module):
 
     def linear_layers(self, channel: int) -> list[nn.Linear]:
         """The affine layers of one channel's network, input to output (what gets quantised)."""
-        return [m for m in self.nets[channel] if isinstance(m, nn.Linear)]
+        return [m for m in self.nets[channel].mlp if isinstance(m, nn.Linear)]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import io
 import json
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ import torch
 from ..codecs.causal import CausalContext, CodingPlanes
 from ..codecs.mlp_predictor import MLPHuffmanOptions, build_model, clip_features, input_shift, training_data
 from ..data import training_images
-from ..fileio import atomic_path
+from ..fileio import atomic_path, atomic_write
 from .predictor import fit_regressor
 
 SLICES_PER_VOLUME = 12
@@ -105,11 +107,12 @@ hidden_channels={summary['hidden']})`), fitted by Adam on the mean squared error
 prediction offset.  Encoding starts from these weights, fine-tunes them on the image for a few epochs
 and stores only the (quantised) change, or nothing when the weights alone code a slice smaller.
 
-Command (CPU, {summary['threads']} threads, torch {summary['torch']}, {summary['date']}):
+Command (CPU, torch {summary['torch']} on {summary['threads']} thread(s), {summary['date']}):
 
     {command}
 
-- seed: {summary['seed']}; epochs: {summary['epochs']}; wall time: {summary['seconds']} s
+- seed: {summary['seed']}; epochs: {summary['epochs']}; wall time: {summary['seconds']} s; the same command
+  writes the same file byte for byte, sha256 `{summary['sha256']}` (what `.mcz` headers record)
 - {summary['pixels_per_slice']} random pixels from each of up to {summary['slices_per_volume']} evenly spaced
   non-blank slices per image
 - examples per network (grey and first colour channel, second, third): {summary['examples_per_network']}
@@ -127,11 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", help="where to write the Markdown training record")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the same weights every run)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     model, summary = pretrain(args.epochs, args.seed)
-    with atomic_path(args.out, force=args.force) as tmp:
-        torch.save(model.state_dict(), tmp)
+    weights = io.BytesIO()  # saved from memory: a file name would end up inside the archive
+    torch.save(model.state_dict(), weights)
+    atomic_write(args.out, weights.getvalue(), force=args.force)
+    summary["sha256"] = hashlib.sha256(weights.getvalue()).hexdigest()
     print(json.dumps(summary, indent=1))
     if args.report:
         command = "python -m monai_medcomp.training.mlp_huffman --out " + args.out + (

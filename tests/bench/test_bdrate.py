@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from monai_medcomp.bench.bdrate import bd_rate, monotone_curve, psnr_overlap
+from monai_medcomp.bench.bdrate import bd_rate, monotone_curve
 
 RATES = np.array([0.1, 0.25, 0.5, 1.0, 2.0, 4.0])
 PSNR = 32.0 + 6.0 * np.log2(RATES / 0.1) - 0.3 * np.log2(RATES / 0.1) ** 2  # concave, like a real codec
@@ -32,7 +32,6 @@ def test_partial_overlap_uses_the_shared_psnr_range():
     # shorter curve's interpolant bends slightly differently near its ends.
     test = points(RATES[2:] * 0.7, PSNR[2:])
     assert bd_rate(points(RATES, PSNR), test) == pytest.approx(-30.0, abs=0.1)
-    assert 0 < psnr_overlap(points(RATES, PSNR), test) < 1
 
 
 def test_curves_without_common_psnr_have_no_bd_rate():

@@ -136,3 +136,15 @@ def test_write_is_atomic_and_refuses_existing(tmp_path):
 def test_missing_file_is_a_container_error(tmp_path):
     with pytest.raises(ContainerError, match="cannot open"):
         ContainerReader(tmp_path / "absent.mcz")
+
+
+def test_chunks_read_from_many_threads_stay_intact(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunks = [bytes([i]) * (1000 + 37 * i) for i in range(64)]
+    header = make_header(slices=64)
+    path = tmp_path / "many.mcz"
+    write_container(path, header, METADATA, chunks)
+    with ContainerReader(path) as reader, ThreadPoolExecutor(8) as pool:
+        for _ in range(20):
+            assert list(pool.map(reader.read_chunk, range(64))) == chunks

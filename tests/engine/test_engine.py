@@ -22,6 +22,9 @@ class RawCodec(Codec):
         self.overshoot = overshoot
         self.seen = []
 
+    def is_lossless(self, params):
+        return self.overshoot == 0
+
     def encode(self, slab, fmt, params):
         self.seen.append((slab.shape, slab.dtype, fmt))
         return slab.tobytes()

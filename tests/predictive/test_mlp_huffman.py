@@ -127,7 +127,7 @@ def scratch_encoded(ct_crop):
     return round_trip(ct_crop, {"start": "scratch", "epochs": 1})[0]
 
 
-WEIGHTS_START = 3 + 1 + 4  # version/mode/channels, one input shift, the weights section's length
+WEIGHTS_START = 5 + 2 + 1 + 4  # version..layers, widths 32 and 16, one input shift, the weights section's length
 
 
 def test_damaged_weights_fail_the_chunk_checksum(scratch_encoded):
