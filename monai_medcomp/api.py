@@ -142,19 +142,23 @@ def open_container(source: str | os.PathLike | bytes | CompressionResult) -> Con
 
 
 def decompress(source: str | os.PathLike | bytes | CompressionResult, output: str | os.PathLike | None = None, *,
-               slices: Sequence[int] | None = None, device: Any = None, batch_size: int = 16,
-               workers: int | None = None, force: bool = False, progress: bool = False,
-               **write_options: Any) -> Volume:
+               slices: Sequence[int] | None = None, decode_params: dict[str, Any] | None = None,
+               device: Any = None, batch_size: int = 16, workers: int | None = None, force: bool = False,
+               progress: bool = False, **write_options: Any) -> Volume:
     """Decode a ``.mcz`` file (or bytes) into a Volume with its geometry and metadata; write ``output`` if given.
 
     ``slices`` selects slice indices; only the chunks that hold them are read and decoded.  The origin
     moves to the first selected slice; a non-contiguous selection keeps the full volume's slice spacing,
     so write it as DICOM (each slice keeps its own position) rather than as one NIfTI volume.
+    ``decode_params`` override stored parameters that a codec lets the decoder choose, e.g.
+    ``{"stages": 1}`` for a progressive file decoded at lower quality.
     """
     guard_output(source, output)
     with open_container(source) as reader:
         header = reader.header
         codec = get_codec(header.codec)
+        if decode_params:
+            header = dataclasses.replace(header, params={**header.params, **decode_params}, lossless=False)
         if slices is None:
             array = decode_chunks(header, reader.read_chunk, codec, device=device, batch_size=batch_size,
                                   workers=workers, progress=progress)

@@ -79,8 +79,9 @@ def _codec_defaults(name: str) -> dict[str, Any]:
 def cmd_decompress(args: argparse.Namespace) -> int:
     from .api import decompress
 
-    volume = decompress(args.input, args.output, slices=_parse_slices(args.slices), device=args.device,
-                        force=args.force, progress=not args.quiet)
+    decode_params = {"stages": args.stages} if args.stages is not None else None
+    volume = decompress(args.input, args.output, slices=_parse_slices(args.slices), decode_params=decode_params,
+                        device=args.device, force=args.force, progress=not args.quiet)
     print(f"{args.output}: {volume.array.shape} {volume.dtype.name}, {volume.bits_stored} bits stored")
     return 0
 
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="the .mcz file")
     p.add_argument("output", help="by suffix: .nii/.nii.gz, .dcm, a folder (DICOM series), .png, .tif, .mha, .nrrd")
     p.add_argument("--slices", help="only these slice indices, e.g. 0,3,5-9 (only their chunks are decoded)")
+    p.add_argument("--stages", type=int, help="progressive codecs (cnn-rnn-ae): decode only the first K stages")
     p.add_argument("--device", default=None, help="torch device for learned codecs: auto, cpu, cuda")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,5 +1,8 @@
 """torch modules of the learned codecs (no files, no bitstreams)."""
 
+from .autoencoder import ConvAutoencoder, ConvEncoder, ResidualAutoencoder, UpsamplingDecoder
+from .gan import BlockDiscriminator, ResNetGenerator
 from .mlp import AnchoredMLP, CausalPredictorMLP
 
-__all__ = ["AnchoredMLP", "CausalPredictorMLP"]
+__all__ = ["AnchoredMLP", "BlockDiscriminator", "CausalPredictorMLP", "ConvAutoencoder", "ConvEncoder",
+           "ResNetGenerator", "ResidualAutoencoder", "UpsamplingDecoder"]

@@ -143,3 +143,20 @@ def test_conflicting_targets_are_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["compress", str(CT), str(tmp_path / "x.mcz"), "--bpp", "2", "--psnr", "40"])
     assert exit_info.value.code == 2
+
+
+def test_progressive_file_decodes_with_fewer_stages(tmp_path, capsys):
+    from monai_medcomp.metrics import psnr
+
+    mcz = tmp_path / "ct.mcz"
+    assert run(capsys, "compress", CT, mcz, "--codec", "cnn-rnn-ae", "--quiet")[0] == 0
+    original = pydicom.dcmread(CT).pixel_array
+    quality = []
+    for stages in (1, 2, 3):
+        out = tmp_path / f"stages{stages}.nii.gz"
+        assert run(capsys, "decompress", mcz, out, "--stages", stages, "--quiet")[0] == 0
+        decoded = np.transpose(np.asarray(nib.load(out).dataobj.get_unscaled()), (2, 1, 0))[0]
+        quality.append(psnr(original, decoded, bits_stored=14))
+    assert quality[0] < quality[1] < quality[2]
+    code, _, err = run(capsys, "decompress", mcz, tmp_path / "bad.nii.gz", "--stages", "4", "--quiet")
+    assert_one_line_error(code, err, "stages")

@@ -1,0 +1,204 @@
+"""Train any lossy block codec's network on the training pool and write its bundle weights and record.
+
+    python -m monai_medcomp.training.lossy --codec cnn-ae
+
+One driver for all of them: the codec says how its network is built and what its differentiable
+stand-in for quantised coding is (``relaxed``); the loop here adds the losses.
+
+* Autoencoders (``cnn-*``): MSE of every stage's reconstruction, Adam.
+* GAN and GAN-AE codecs: first the generator (and encoder) alone on the pixel loss with Adam (half
+  the steps: a few CPU minutes cannot afford adversarial training from scratch, the SRGAN recipe),
+  then generator and discriminator together: loss = lambda1 * error + lambda2 * adversarial with the
+  paper's lambda1 = 1 and lambda2 = 10, where *error* is the L1 or L2 error summed over the 1,024
+  pixels of a block (a norm, not a mean) and *adversarial* is the generator's WGAN critic or DCGAN
+  non-saturating loss averaged over the batch.  WGAN: RMSProp lr 2e-5, critic weights clipped to
+  +-0.01; DCGAN: Adam lr 2e-4, beta1 0.5.
+
+The bundle holds ``{"network": state_dict, "prior": (stages, latent channels, bins)}``, the prior
+being the histogram of the trained encoder's latents on the training blocks (the learned factorised
+prior of the optional entropy coding).  Seeded and single-threaded by default: the same command
+writes the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..codecs import get_codec
+from ..codecs.learned_block import LearnedBlockCodec
+from ..entropy.factorized import fit_prior
+from ..fileio import atomic_path, atomic_write
+from ..networks.gan import BlockDiscriminator
+from .blocks import training_blocks
+
+SEED = 0
+BATCH = 32
+LEARNING_RATE = 1e-3
+BLOCKS_PER_IMAGE = 600
+VALIDATION_BLOCKS = 512
+LAMBDA_ERROR, LAMBDA_ADVERSARIAL = 1.0, 10.0
+WGAN_CLIP = 0.01
+PRIOR_LEVELS = 1 << 16  # latent quantisation when the prior is fitted: every bit depth's levels are unions of these
+
+
+def pixel_error(output: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-block L1 or L2 error summed over the block's pixels, averaged over the batch."""
+    difference = output - target
+    per_pixel = difference.abs() if kind == "l1" else difference ** 2
+    return per_pixel.flatten(1).sum(1).mean()
+
+
+class AdversarialTrainer:
+    """The discriminator side of a GAN codec: its optimiser, its step, the generator's adversarial loss."""
+
+    def __init__(self, kind: str, parameters: list[torch.nn.Parameter]):
+        self.kind = kind
+        self.discriminator = BlockDiscriminator(1)
+        if kind == "wgan":
+            self.optimiser = torch.optim.RMSprop(self.discriminator.parameters(), lr=2e-5)
+        else:
+            self.optimiser = torch.optim.Adam(self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.generator_optimiser = (torch.optim.RMSprop(parameters, lr=2e-5) if kind == "wgan"
+                                    else torch.optim.Adam(parameters, lr=2e-4, betas=(0.5, 0.999)))
+
+    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor) -> None:
+        real_score, fake_score = self.discriminator(real), self.discriminator(fake.detach())
+        if self.kind == "wgan":
+            loss = fake_score.mean() - real_score.mean()
+        else:
+            loss = (F.binary_cross_entropy_with_logits(real_score, torch.ones_like(real_score))
+                    + F.binary_cross_entropy_with_logits(fake_score, torch.zeros_like(fake_score)))
+        self.optimiser.zero_grad()
+        loss.backward()
+        self.optimiser.step()
+        if self.kind == "wgan":
+            with torch.no_grad():
+                for parameter in self.discriminator.parameters():
+                    parameter.clamp_(-WGAN_CLIP, WGAN_CLIP)
+
+    def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        score = self.discriminator(fake)
+        if self.kind == "wgan":
+            return -score.mean()
+        return F.binary_cross_entropy_with_logits(score, torch.ones_like(score))
+
+
+def train(codec: LearnedBlockCodec, steps: int, seed: int) -> tuple[torch.nn.Module, np.ndarray, dict[str, Any]]:
+    """The trained network, its latent prior and a summary of the run."""
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    blocks, used = training_blocks(BLOCKS_PER_IMAGE, seed)
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(blocks), generator=generator)
+    data = torch.from_numpy(blocks)[order]
+    validation, data = data[:VALIDATION_BLOCKS], data[VALIDATION_BLOCKS:]
+    network = codec.build_network()
+    levels = 1 << codec.latent_bits(codec.training_bits)
+    adversarial = getattr(codec, "adversarial", None)
+    pixel_kind = getattr(codec, "pixel_loss", "l2")
+    warmup = steps // 2 if adversarial else steps
+    optimiser = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
+    trainer = AdversarialTrainer(adversarial, list(network.parameters())) if adversarial else None
+    network.train()
+    for step in range(steps):
+        batch = data[torch.randint(len(data), (BATCH,), generator=generator)]
+        outputs = codec.relaxed(network, batch, levels)
+        if step < warmup:
+            loss = sum(pixel_error(out, batch, pixel_kind) for out in outputs) / len(outputs)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            continue
+        trainer.discriminator_step(batch, outputs[-1])
+        loss = (LAMBDA_ERROR * pixel_error(outputs[-1], batch, pixel_kind)
+                + LAMBDA_ADVERSARIAL * trainer.generator_loss(outputs[-1]))
+        trainer.generator_optimiser.zero_grad()
+        loss.backward()
+        trainer.generator_optimiser.step()
+    network.eval()
+    with torch.no_grad():
+        final_mse = [float(torch.mean((out.clamp(0, 1) - validation) ** 2))
+                     for out in codec.relaxed(network, validation, levels)]
+        network.double()  # the prior sees the latents at PRIOR_LEVELS, as good as continuous
+        chunks = [codec.analyse(network, torch.from_numpy(part).double(), PRIOR_LEVELS)
+                  for part in np.array_split(blocks, -(-len(blocks) // 1024))]
+    network.float()
+    prior = np.stack([fit_prior(np.concatenate([c[stage].numpy() for c in chunks]) / (PRIOR_LEVELS - 1))
+                      for stage in range(codec.stages)])
+    summary = {"codec": codec.name, "seed": seed, "steps": steps, "batch": BATCH, "warmup_steps": warmup,
+               "adversarial": adversarial, "pixel_loss": pixel_kind, "training_blocks": len(data),
+               "validation_blocks": len(validation), "latent_levels": levels,
+               "parameters": sum(p.numel() for p in network.parameters()),
+               "final_validation_mse_per_stage": final_mse,
+               "final_validation_psnr_per_stage": [round(-10 * np.log10(m), 2) for m in final_mse],
+               "seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__,
+               "threads": torch.get_num_threads(), "date": datetime.date.today().isoformat(), "images": used}
+    return network, prior, summary
+
+
+def report_markdown(summary: dict[str, Any], command: str) -> str:
+    images = "\n".join(f"- {line}" for line in summary["images"])
+    method = (f"encoder/generator pixel-loss ({summary['pixel_loss']}) pretraining for {summary['warmup_steps']} "
+              f"steps, then {summary['adversarial'].upper()} training (see `monai_medcomp/training/lossy.py`)"
+              if summary["adversarial"] else "Adam on the MSE of every stage's reconstruction")
+    return f"""# {summary['codec']}: training
+
+Network of the `{summary['codec']}` codec ({summary['parameters']} parameters), trained on random 32x32
+blocks of the training pool with uniform noise of one latent step ({summary['latent_levels']} levels,
+the 8-bit setting) standing in for quantisation: {method}.
+
+Command (CPU, torch {summary['torch']} on {summary['threads']} thread(s), {summary['date']}):
+
+    {command}
+
+- seed {summary['seed']}; {summary['steps']} steps of {summary['batch']} blocks; wall time {summary['seconds']} s
+- {summary['training_blocks']} training blocks, {summary['validation_blocks']} held-out pool blocks for the final loss
+- final held-out MSE per stage (normalised [0, 1] pixels, quantisation noise on):
+  {', '.join(f'{m:.6f}' for m in summary['final_validation_mse_per_stage'])}
+  (PSNR {', '.join(str(p) for p in summary['final_validation_psnr_per_stage'])} dB)
+- weights sha256 `{summary['sha256']}` (what `.mcz` headers record)
+
+Training pool (`monai_medcomp.data.training_images()`; no evaluation image is used):
+
+{images}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codec", required=True, help="registry name, e.g. cnn-ae")
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--bundles", default="bundles", help="the bundles folder to write into")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the same weights every run)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    codec = get_codec(args.codec)
+    network, prior, summary = train(codec, args.steps, args.seed)
+    buffer = io.BytesIO()  # saved from memory: a file name would end up inside the archive
+    torch.save({"network": network.state_dict(), "prior": torch.from_numpy(prior)}, buffer)
+    root = Path(args.bundles) / codec.bundle
+    atomic_write(root / "models" / "model.pt", buffer.getvalue(), force=args.force)
+    summary["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    print(json.dumps({k: v for k, v in summary.items() if k != "images"}, indent=1))
+    command = f"python -m monai_medcomp.training.lossy --codec {args.codec} --steps {args.steps}" + (
+        f" --seed {args.seed}" if args.seed != SEED else "")
+    with atomic_path(root / "docs" / "training.md", force=args.force) as tmp:
+        Path(tmp).write_text(report_markdown(summary, command), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

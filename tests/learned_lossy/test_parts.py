@@ -1,0 +1,73 @@
+"""Block tiling, latent packing and the factorised prior, and the training driver, on real images."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from monai_medcomp.codecs import get_codec
+from monai_medcomp.codecs.blocks import from_blocks, to_blocks
+from monai_medcomp.entropy.factorized import (decode_factorized, encode_factorized, fit_prior, level_probabilities,
+                                              pack_fixed, unpack_fixed)
+from monai_medcomp.training import lossy
+from monai_medcomp.training.blocks import normalised_planes
+from monai_medcomp.weights import load_weights
+
+
+def test_tiling_pads_with_edges_and_reassembles_exactly(rgb_crop):
+    image = rgb_crop.array[0, :90, :77]  # neither side a multiple of 32
+    blocks = to_blocks(image)
+    assert blocks.shape == (3 * 3 * 3, 1, 32, 32)
+    np.testing.assert_array_equal(blocks[2, 0, :, -1], blocks[2, 0, :, 76 - 64])  # edge column repeated
+    np.testing.assert_array_equal(from_blocks(blocks, 90, 77, 3), image)
+
+
+def test_fixed_packing_round_trips_at_any_width():
+    rng = np.random.default_rng(0)
+    for bits in (1, 4, 6, 13, 16):
+        symbols = rng.integers(0, 1 << bits, 1000)
+        data = pack_fixed(symbols, bits)
+        assert len(data) == -(-1000 * bits // 8)
+        np.testing.assert_array_equal(unpack_fixed(data, bits, 1000), symbols)
+
+
+def test_learned_prior_codes_real_latents_losslessly_and_below_the_fixed_rate(us_crop):
+    codec = get_codec("cnn-ae")
+    network, prior, _ = codec.load_bundle()
+    blocks = torch.from_numpy(to_blocks(us_crop.array[0][..., None]) / 255.0)
+    levels = 1 << codec.latent_bits(8)
+    with torch.no_grad():
+        symbols = codec.analyse(network, blocks, levels)[0].numpy().astype(np.int64)
+    probabilities = level_probabilities(prior[0], levels)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    data = encode_factorized(symbols, prior[0], levels)
+    np.testing.assert_array_equal(decode_factorized(data, prior[0], levels, symbols.shape), symbols)
+    assert len(data) < len(pack_fixed(symbols, codec.latent_bits(8)))
+
+
+def test_prior_histogram_follows_the_data():
+    latents = np.concatenate([np.full((9000, 1, 2, 2), 0.2), np.full((1000, 1, 2, 2), 0.8)])
+    p = level_probabilities(fit_prior(latents), 16)[0]  # levels k / 15: 0.2 is level 3, 0.8 level 12
+    assert p[3] > 5 * p[12] > 25 * p[7]
+
+
+def test_training_driver_writes_a_loadable_bundle(monkeypatch, tmp_path, us_crop):
+    """Three steps on blocks of one real image: the bundle it writes codes that image."""
+    planes, _ = normalised_planes(us_crop.array)
+    blocks = to_blocks(planes[0][..., None]).astype(np.float32)
+    monkeypatch.setattr(lossy, "training_blocks", lambda per_image, seed: (np.concatenate([blocks] * 40),
+                                                                          ["us crop: 640 blocks"]))
+    monkeypatch.setattr(lossy, "VALIDATION_BLOCKS", 32)
+    assert lossy.main(["--codec", "gan-ae-l1-wgan", "--steps", "4", "--bundles", str(tmp_path)]) == 0
+    state, _ = load_weights_from(tmp_path, monkeypatch)
+    assert state["prior"].shape == (1, 2, 1024)
+    record = (tmp_path / "gan_ae_l1_wgan" / "docs" / "training.md").read_text()
+    assert "--codec gan-ae-l1-wgan --steps 4" in record and "us crop: 640 blocks" in record
+    codec = get_codec("gan-ae-l1-wgan")
+    network, _, _ = codec.load_bundle()
+    assert torch.equal(network.encoder[0].weight.float(), state["network"]["encoder.0.weight"])
+
+
+def load_weights_from(root, monkeypatch):
+    monkeypatch.setenv("MEDCOMP_BUNDLES", str(root))
+    return load_weights("gan_ae_l1_wgan")
