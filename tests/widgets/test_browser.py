@@ -65,6 +65,23 @@ def text_changes(page, selector: str, before: str) -> None:
                            " return e && e.innerText !== before; }", arg=[selector, before], timeout=TIMEOUT_MS)
 
 
+def text_shows(page, selector: str, *words: str) -> None:
+    """Wait until the element's text holds every word (the DOM follows the kernel's update with a lag)."""
+    page.wait_for_function("([selector, words]) => { const e = document.querySelector(selector);"
+                           " return e && words.every(w => e.innerText.includes(w)); }", arg=[selector, list(words)],
+                           timeout=TIMEOUT_MS)
+
+
+def changed_screenshot(locator, before: bytes, seconds: float = TIMEOUT_MS / 1000) -> bytes:
+    """The element's screenshot once it differs from ``before`` (images arrive after the text)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        shot = locator.screenshot()
+        if shot != before or time.monotonic() > deadline:
+            return shot
+        time.sleep(0.5)
+
+
 def settled(page) -> None:
     """Wait until the first explorer's latest update has finished."""
     page.wait_for_function("() => { const s = document.querySelector('.medcomp-explorer .medcomp-status');"
@@ -81,6 +98,7 @@ def test_voila_page_changes_codec_and_target(voila_url, tmp_path):
             explorer = page.locator(".medcomp-explorer").first
             explorer.wait_for(timeout=TIMEOUT_MS)
             settled(page)
+            text_shows(page, figures, "jpegls", "PSNR")
             page.screenshot(path=tmp_path / "1-loaded.png", full_page=True)
             reconstruction = explorer.locator(".medcomp-reconstruction")
             table, image = page.inner_text(figures), reconstruction.screenshot()
@@ -95,10 +113,11 @@ def test_voila_page_changes_codec_and_target(voila_url, tmp_path):
                                    "'.medcomp-explorer .medcomp-row-jpeg2000'); return row && row.style.fontWeight"
                                    " === 'bold'; }", timeout=TIMEOUT_MS)  # the table marks the shown codec
             settled(page)
+            text_shows(page, figures, "jpeg2000")
             page.screenshot(path=tmp_path / "2-codec-changed.png", full_page=True)
             with_codec = page.inner_text(figures)
             assert "jpeg2000" in with_codec and with_codec != table
-            shown_codec = reconstruction.screenshot()
+            shown_codec = changed_screenshot(reconstruction, image)
             assert shown_codec != image
 
             handle = explorer.locator(".medcomp-codec-jpeg2000 .noUi-handle")
@@ -109,7 +128,7 @@ def test_voila_page_changes_codec_and_target(voila_url, tmp_path):
             settled(page)
             page.screenshot(path=tmp_path / "3-target-moved.png", full_page=True)
             assert page.inner_text(figures) != with_codec
-            assert reconstruction.screenshot() != shown_codec
+            assert changed_screenshot(reconstruction, shown_codec) != shown_codec
             assert "Traceback" not in page.inner_text("body")
         finally:
             browser.close()
