@@ -67,6 +67,8 @@ setup(
         "scikit-image>=0.22",
         "scikit-learn>=1.3",
         "bjontegaard>=1.3",
+        "fire>=0.5",  # python -m monai.bundle
+        "jsonschema>=4.0",  # monai.bundle verify_metadata
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2.1"],
