@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import io as medio
+from . import metrics
 from .codecs import Codec, get_codec
 from .container import ContainerReader, is_container
 from .engine import EncodedVolume, decode_chunks, encode_volume
@@ -52,22 +53,26 @@ class CompressionResult:
         return self.encoded.num_pixels
 
     @property
+    def payload_nbytes(self) -> int:
+        """The codec's chunks alone, without the container's header, index and source metadata."""
+        return sum(len(chunk) for chunk in self.encoded.chunks)
+
+    @property
     def bpp(self) -> float:
         """Bits per pixel of the whole file, header and metadata included."""
-        return self.nbytes * 8 / self.num_pixels
+        return metrics.bits_per_pixel(self.nbytes, self.encoded.header.shape)
 
     @property
     def raw_nbytes(self) -> int:
-        header = self.encoded.header
-        return int(np.prod(header.shape)) * np.dtype(header.dtype).itemsize
+        return self.encoded.header.raw_nbytes
 
     @property
     def ratio(self) -> float:
-        return self.raw_nbytes / self.nbytes
+        return metrics.compression_ratio(self.raw_nbytes, self.nbytes)
 
     @property
     def space_saving(self) -> float:
-        return 1.0 - self.nbytes / self.raw_nbytes
+        return metrics.space_saving(self.raw_nbytes, self.nbytes)
 
 
 def as_volume(source: Source) -> Volume:
@@ -172,32 +177,23 @@ def decompress(source: str | os.PathLike | bytes | CompressionResult, output: st
         geometry = header.geometry
         metadata = dict(reader.metadata)
         metadata["compression"] = {"codec": header.codec, "params": header.params, "lossless": header.lossless,
-                                   "ratio": _ratio(header, reader.size), "slices": slices}
-        direction = np.asarray(geometry["direction"], dtype=float).reshape(3, 3)
-        volume = Volume(array, spacing=geometry["spacing"], origin=_origin_of_slice(geometry, direction, slices),
-                        direction=direction, bits_stored=header.bits_stored, metadata=metadata)
+                                   "ratio": metrics.compression_ratio(header.raw_nbytes, reader.size),
+                                   "slices": slices}
+        volume = Volume(array, spacing=geometry["spacing"], origin=geometry["origin"],
+                        direction=np.asarray(geometry["direction"]).reshape(3, 3), bits_stored=header.bits_stored,
+                        metadata=metadata)
+        if slices:  # the origin moves to the first decoded slice, so a partial volume sits where it was
+            volume.origin = volume.slice_origin(slices[0])
     if output is not None:
         write(volume, output, force=force, **write_options)
     return volume
-
-
-def _origin_of_slice(geometry: dict[str, Any], direction: np.ndarray, slices: Sequence[int] | None) -> list[float]:
-    """The origin moves to the first decoded slice, so a partial volume sits where its slices were."""
-    origin = np.asarray(geometry["origin"], dtype=float)
-    if slices:
-        origin = origin + direction[:, 2] * geometry["spacing"][2] * slices[0]
-    return origin.tolist()
-
-
-def _ratio(header, file_size: int) -> float:
-    return int(np.prod(header.shape)) * np.dtype(header.dtype).itemsize / file_size
 
 
 def info(source: str | os.PathLike | bytes) -> dict[str, Any]:
     """The header of a ``.mcz`` file plus sizes and bpp, without decoding any pixels."""
     with open_container(source) as reader:
         header = reader.header
-        pixels = int(np.prod(header.shape[:3]))
         return {**header.to_json(), "file_bytes": reader.size, "container_overhead_bytes": reader.overhead,
-                "num_chunks": len(reader.chunks), "bpp": reader.size * 8 / pixels,
-                "ratio": _ratio(header, reader.size), "source_format": reader.metadata.get("format")}
+                "num_chunks": len(reader.chunks), "bpp": metrics.bits_per_pixel(reader.size, header.shape),
+                "ratio": metrics.compression_ratio(header.raw_nbytes, reader.size),
+                "source_format": reader.metadata.get("format")}

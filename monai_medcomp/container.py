@@ -18,12 +18,15 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import struct
 import threading
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Sequence
+
+import numpy as np
 
 from .errors import ChecksumError, ContainerError
 from .fileio import atomic_write
@@ -52,6 +55,11 @@ class Header:
     codec_version: str = ""
     weights: dict[str, str] | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def raw_nbytes(self) -> int:
+        """Size of the original stored integers, the denominator of every ratio."""
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
 
     @property
     def num_chunks(self) -> int:

@@ -19,11 +19,9 @@ k2 = 0.03, the SSIM map averaged over the valid (unpadded) window positions, com
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
-from monai.metrics.regression import compute_ms_ssim, compute_ssim_and_cs
 
 from .errors import UnsupportedDataError
 from .volume import Volume
@@ -115,15 +113,32 @@ def psnr(original: np.ndarray, reconstruction: np.ndarray, *, bits_stored: int |
 
 def _batches(a: np.ndarray, b: np.ndarray):
     """Pairs of float tensors ``(slices * channels, 1, rows, cols)``, a few slices at a time."""
+    import torch
+
     for start in range(0, a.shape[0], SLICES_PER_BATCH):
         x, y = (torch.from_numpy(np.ascontiguousarray(v[start:start + SLICES_PER_BATCH], dtype=np.float32))
                 for v in (a, b))
         yield x.reshape(-1, 1, *x.shape[2:]), y.reshape(-1, 1, *y.shape[2:])
 
 
-def _per_slice_channel_mean(values: torch.Tensor, slices: int) -> np.ndarray:
+def _per_slice_channel_mean(values: Any, slices: int) -> np.ndarray:
     """Average one value per (slice, channel) over the channels."""
     return values.reshape(slices, -1).mean(dim=1).double().numpy()
+
+
+def _per_slice_structure(a: np.ndarray, b: np.ndarray, compute: Callable[[Any, Any], Any]) -> np.ndarray:
+    """One value per slice of ``compute(reconstruction, original)`` over batches of float tensors.
+
+    torch and MONAI are imported by the callers on first use, not with this module: every
+    ``medcomp`` command imports the metrics through rate control, and MONAI takes seconds to load.
+    """
+    import torch
+
+    parts = []
+    with torch.no_grad():
+        for x, y in _batches(a, b):
+            parts.append(_per_slice_channel_mean(compute(y, x), len(x) // a.shape[1]))
+    return np.concatenate(parts)
 
 
 def _data_range(original: np.ndarray, bits_stored: int | None, data_range: float | None) -> float:
@@ -138,14 +153,11 @@ def ssim(original: np.ndarray, reconstruction: np.ndarray, *, bits_stored: int |
     if min(a.shape[2:]) < SSIM_WINDOW:
         values = np.full(a.shape[0], np.nan)
     else:
-        parts = []
-        with torch.no_grad():
-            for x, y in _batches(a, b):
-                ssim_map, _ = compute_ssim_and_cs(y, x, spatial_dims=2, kernel_size=(SSIM_WINDOW,) * 2,
-                                                  kernel_sigma=(SSIM_SIGMA,) * 2, data_range=value_range,
-                                                  k1=SSIM_K1, k2=SSIM_K2)
-                parts.append(_per_slice_channel_mean(ssim_map, len(x) // a.shape[1]))
-        values = np.concatenate(parts)
+        from monai.metrics.regression import compute_ssim_and_cs
+
+        values = _per_slice_structure(a, b, lambda y, x: compute_ssim_and_cs(
+            y, x, spatial_dims=2, kernel_size=(SSIM_WINDOW,) * 2, kernel_sigma=(SSIM_SIGMA,) * 2,
+            data_range=value_range, k1=SSIM_K1, k2=SSIM_K2)[0])
     return _finish(values, per_slice, lambda v: float(v.mean()))
 
 
@@ -180,13 +192,11 @@ def ms_ssim(original: np.ndarray, reconstruction: np.ndarray, *, bits_stored: in
     else:
         weights = np.asarray(MS_SSIM_WEIGHTS[:scales])
         weights = tuple(float(w) for w in weights / weights.sum())
-        parts = []
-        with torch.no_grad():
-            for x, y in _batches(a, b):
-                value = compute_ms_ssim(y, x, spatial_dims=2, data_range=value_range, kernel_size=SSIM_WINDOW,
-                                        kernel_sigma=SSIM_SIGMA, k1=SSIM_K1, k2=SSIM_K2, weights=weights)
-                parts.append(_per_slice_channel_mean(value, len(x) // a.shape[1]))
-        values = np.concatenate(parts)
+        from monai.metrics.regression import compute_ms_ssim
+
+        values = _per_slice_structure(a, b, lambda y, x: compute_ms_ssim(
+            y, x, spatial_dims=2, data_range=value_range, kernel_size=SSIM_WINDOW, kernel_sigma=SSIM_SIGMA,
+            k1=SSIM_K1, k2=SSIM_K2, weights=weights))
     return _finish(values, per_slice, lambda v: float(v.mean()))
 
 

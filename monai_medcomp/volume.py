@@ -118,6 +118,10 @@ class Volume:
         return cls(array, spacing=tuple(spacing), origin=tuple(affine[:3, 3]),
                    direction=affine[:3, :3] / spacing, **kwargs)
 
+    def slice_origin(self, index: int) -> tuple[float, float, float]:
+        """Where slice ``index`` lies (LPS mm): the origin of a volume that starts at that slice."""
+        return tuple(float(v) for v in np.asarray(self.origin) + self.direction[:, 2] * self.spacing[2] * index)
+
     def geometry(self) -> dict[str, Any]:
         """Geometry as plain JSON values (what the container stores)."""
         return {"spacing": list(self.spacing), "origin": list(self.origin),

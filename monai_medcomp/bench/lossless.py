@@ -87,7 +87,7 @@ def lossless_row(image: str, volume: Volume, codec: Codec, params: dict[str, Any
     run = measure(volume, codec, params, repeats, bare_codec(codec.name) if compare_library else None)
     label = setting_label(codec, params)
     info = api.info(run.result.data)
-    payload = sum(len(chunk) for chunk in run.result.encoded.chunks)
+    payload = run.result.payload_nbytes
     pixels = run.result.num_pixels
     failures = failed_slices(volume.array, run.decoded.array)
     reference = REFERENCE_BPP.get(image, {}).get(label)

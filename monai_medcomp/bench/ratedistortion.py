@@ -75,7 +75,7 @@ def rd_point(volume: Volume, codec: Codec, params: dict[str, Any]) -> dict[str, 
     """One setting: rate (payload and whole file), quality and speed, measured on a real round trip."""
     encode_seconds, result = timed(api.compress, volume, codec=codec, params=params)
     decode_seconds, decoded = timed(api.decompress, result.data)
-    payload = sum(len(chunk) for chunk in result.encoded.chunks)
+    payload = result.payload_nbytes
     bits = volume.bits_stored
     return {
         "params": result.params,

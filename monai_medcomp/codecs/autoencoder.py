@@ -28,15 +28,10 @@ FINETUNE_SEED = 0
 FINETUNE_BATCH = 64
 
 
-@register
-class CNNAECodec(LearnedBlockCodec):
-    name = "cnn-ae"
-    bundle = "cnn_ae"
-    description = "lossy 16:1: convolutional autoencoder of 32x32 blocks (paper's CNN-AE)"
+class SingleLatentCodec(LearnedBlockCodec):
+    """One quantised latent per block: ``network.encode`` analyses, ``network.decode`` synthesises.
 
-    def build_network(self) -> ConvAutoencoder:
-        return ConvAutoencoder(ConvEncoder(1, self.latent_channels, (32, 16), downsamples=2),
-                               UpsamplingDecoder(self.latent_channels, 1, (64, 32), upsamples=2))
+    The CNN-AE and the GAN-AEs differ only in the network they build."""
 
     def analyse(self, network: Any, blocks: Any, levels: int) -> list[Any]:
         return [quantise(network.encode(blocks), levels)]
@@ -46,6 +41,17 @@ class CNNAECodec(LearnedBlockCodec):
 
     def relaxed(self, network: Any, blocks: Any, levels: int) -> list[Any]:
         return [network.decode(add_quantisation_noise(network.encode(blocks), levels))]
+
+
+@register
+class CNNAECodec(SingleLatentCodec):
+    name = "cnn-ae"
+    bundle = "cnn_ae"
+    description = "lossy 16:1: convolutional autoencoder of 32x32 blocks (paper's CNN-AE)"
+
+    def build_network(self) -> ConvAutoencoder:
+        return ConvAutoencoder(ConvEncoder(1, self.latent_channels, (32, 16), downsamples=2),
+                               UpsamplingDecoder(self.latent_channels, 1, (64, 32), upsamples=2))
 
 
 @register

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from ..networks.autoencoder import ConvEncoder
 from ..networks.gan import ResNetGenerator
-from .autoencoder import FineTunedDecoderCodec
+from .autoencoder import FineTunedDecoderCodec, SingleLatentCodec
 from .base import register
 from .learned_block import LearnedBlockCodec, add_quantisation_noise, dequantise, quantise
 
@@ -62,7 +62,7 @@ class GANDCGANCodec(GANCodec):
     description = "lossy 16:1: 4x-downsampled block + ResNet generator trained as a DCGAN (paper's GAN)"
 
 
-class GANAECodec(LearnedBlockCodec):
+class GANAECodec(SingleLatentCodec):
     """Learned encoder + generator decoder, trained with a pixel loss (``pixel_loss``) and a discriminator."""
 
     adversarial = "wgan"
@@ -72,15 +72,6 @@ class GANAECodec(LearnedBlockCodec):
         return _EncoderGenerator(ConvEncoder(1, self.latent_channels, (32, 16), downsamples=2),
                                  ResNetGenerator(self.latent_channels, 1, features=32, residual_blocks=3))
 
-    def analyse(self, network: Any, blocks: Any, levels: int) -> list[Any]:
-        return [quantise(network.encoder(blocks), levels)]
-
-    def synthesise(self, network: Any, latents: Sequence[Any], levels: int) -> Any:
-        return network.generator(dequantise(latents[0], levels))
-
-    def relaxed(self, network: Any, blocks: Any, levels: int) -> list[Any]:
-        return [network.generator(add_quantisation_noise(network.encoder(blocks), levels))]
-
 
 class _EncoderGenerator(nn.Module):
     def __init__(self, encoder: nn.Module, generator: nn.Module):
@@ -88,8 +79,14 @@ class _EncoderGenerator(nn.Module):
         self.encoder = encoder
         self.generator = generator
 
+    def encode(self, x: Any) -> Any:
+        return self.encoder(x)
+
+    def decode(self, latent: Any) -> Any:
+        return self.generator(latent)
+
     def forward(self, x: Any) -> Any:
-        return self.generator(self.encoder(x))
+        return self.decode(self.encode(x))
 
 
 @register

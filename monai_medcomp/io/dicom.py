@@ -373,8 +373,7 @@ def _new_headers(volume: Volume, count: int) -> list[Dataset]:
 def _set_plane(ds: Dataset, volume: Volume, index: int) -> None:
     """Image Plane tags of slice ``index`` from the volume's geometry."""
     direction, spacing = volume.direction, volume.spacing
-    position = np.asarray(volume.origin) + index * spacing[2] * direction[:, 2]
-    ds.ImagePositionPatient = _ds_values(position)
+    ds.ImagePositionPatient = _ds_values(volume.slice_origin(index))
     ds.ImageOrientationPatient = _ds_values(np.concatenate([direction[:, 0], direction[:, 1]]))
     ds.PixelSpacing = _ds_values([spacing[1], spacing[0]])
 

@@ -4,6 +4,7 @@ The classes here only wire Slicer's widgets, dialogs and dependency installation
 which holds the logic and runs (and is tested) without the GUI.
 """
 
+import importlib.util
 import logging
 import os
 from typing import Annotated, Optional
@@ -33,14 +34,15 @@ WRITE_CODEC_SETTING = "MedComp/WriteCodec"
 #
 
 
+def dependenciesPresent() -> bool:
+    """Whether monai_medcomp can be imported (checked without importing it: that loads the codecs)."""
+    return importlib.util.find_spec("monai_medcomp") is not None
+
+
 def ensureDependencies() -> bool:
     """Install PyTorch (through the PyTorch extension) and the MedComp library when missing; True when ready."""
-    try:
-        import monai_medcomp  # noqa: F401
-
+    if dependenciesPresent():
         return True
-    except ImportError:
-        pass
     if not slicer.util.confirmOkCancelDisplay(
             "MedComp needs PyTorch and the monai_medcomp library. Install them now? This may take a few minutes."):
         return False
@@ -53,9 +55,8 @@ def ensureDependencies() -> bool:
     requirements = os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt")
     with slicer.util.displayPythonShell():
         slicer.util.pip_install(["-r", requirements])
-    import monai_medcomp  # noqa: F401
-
-    return True
+    importlib.invalidate_caches()
+    return dependenciesPresent()
 
 
 #
@@ -190,8 +191,8 @@ class MedCompWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _fillCodecList(self) -> None:
         """The registry's codecs, each with what it can do; filled once the library is installed."""
-        if self.ui.codecComboBox.count or not self._dependenciesPresent():
-            self.ui.installButton.visible = not self._dependenciesPresent()
+        if self.ui.codecComboBox.count or not dependenciesPresent():
+            self.ui.installButton.visible = not dependenciesPresent()
             return
         self.ui.installButton.visible = False
         for name, capabilities, available in self.logic.codecs():
@@ -199,15 +200,6 @@ class MedCompWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             index = self.ui.codecComboBox.count - 1
             note = capabilities if available else f"{capabilities}; not available here (weights or library missing)"
             self.ui.codecComboBox.setItemData(index, note, qt.Qt.ToolTipRole)
-
-    @staticmethod
-    def _dependenciesPresent() -> bool:
-        try:
-            import monai_medcomp  # noqa: F401
-
-            return True
-        except ImportError:
-            return False
 
     def _checkCanApply(self, caller=None, event=None) -> None:
         """Apply is enabled only for an input volume and a codec that can run here; the tooltip says why not."""

@@ -82,8 +82,7 @@ class Point:
 
 def slice_volume(volume: Volume, index: int) -> Volume:
     """One slice as a volume of its own, placed where it lies in the original (what the explorer codes)."""
-    origin = np.asarray(volume.origin) + volume.direction[:, 2] * volume.spacing[2] * index
-    return volume.with_array(volume.array[index:index + 1], origin=tuple(origin))
+    return volume.with_array(volume.array[index:index + 1], origin=volume.slice_origin(index))
 
 
 def describe_error(error: BaseException) -> str:
@@ -112,11 +111,9 @@ def measure(volume: Volume, setting: Setting) -> Point:
                        max_abs_error=metrics.max_abs_error(original, reconstruction))
     except Exception as error:  # shown on this point; the explorer goes on with the other settings
         return Point(setting, error=describe_error(error))
-    payload = sum(len(chunk) for chunk in result.encoded.chunks)
-    return Point(setting, params=dict(result.params), file_bpp=metrics.bits_per_pixel(result.nbytes, original.shape),
-                 payload_bpp=metrics.bits_per_pixel(payload, original.shape),
-                 ratio=metrics.compression_ratio(original.nbytes, result.nbytes),
-                 space_saving=metrics.space_saving(original.nbytes, result.nbytes), **figures,
+    return Point(setting, params=dict(result.params), file_bpp=result.bpp,
+                 payload_bpp=metrics.bits_per_pixel(result.payload_nbytes, original.shape),
+                 ratio=result.ratio, space_saving=result.space_saving, **figures,
                  encode_seconds=encode_seconds, decode_seconds=decode_seconds,
                  note="; ".join(str(w.message) for w in caught) or None, reconstruction=reconstruction,
                  data=result.data)
