@@ -10,10 +10,11 @@ slow codec (a learned one, JPEG-XL at effort 9 on a radiograph) would otherwise 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,21 @@ from .library import BareCodec, BareResult, unsigned_slices
 T = TypeVar("T")
 
 REPEAT_BUDGET_SECONDS = 10.0
+
+
+@contextlib.contextmanager
+def one_core() -> Iterator[None]:
+    """One torch thread and one BLAS thread, so that speeds mean one core; the previous counts come back."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def timed(function: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[float, T]:

@@ -12,11 +12,10 @@ one-core figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from ..codecs import get_codec
 from ..codecs.mlp_predictor import FINETUNE_EPOCHS, SCRATCH_EPOCHS
 from .lossless import lossless_row
 from .report import check_outputs, markdown_table, provenance, run_description, to_json, write_text
+from .speed import one_core
 
 # (column, codec, parameters): the paper's three methods first, then today's two strongest standards
 SETTINGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -37,21 +37,6 @@ SETTINGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 PAPER_BPP = {"lossless JPEG": 6.3, "JPEG 2000": 3.75, "MLP": 4.53}  # its own 8-bit images
 MLP_COLUMNS = ("MLP scratch", "MLP pretrained")
 COMMAND = "python -m monai_medcomp.bench.table2 --out {out}"
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """One core for torch and for numpy's BLAS, so that the speeds mean one core."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def measure_images(names: Sequence[str] | None = None, progress: bool = True) -> list[dict[str, Any]]:
@@ -216,7 +201,7 @@ def run_table2(out_dir: str | os.PathLike, images: Sequence[str] | None = None, 
     out_dir = Path(out_dir)
     paths = [out_dir / "seed_table2.json", out_dir / "seed_table2.md"]
     check_outputs(paths, force)
-    with single_thread():
+    with one_core():
         rows = measure_images(images, progress)
         entropies = residual_entropies()
     results = {"run": run_description(COMMAND.format(out=out_dir)), "settings": SETTINGS, "paper_bpp": PAPER_BPP,

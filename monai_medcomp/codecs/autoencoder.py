@@ -13,6 +13,7 @@ The rate, the bitstream and the weights' handling are shared (:mod:`.learned_blo
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Sequence
 
 import numpy as np
@@ -84,7 +85,12 @@ class CNNRNNAECodec(LearnedBlockCodec):
         return latents
 
     def synthesise(self, network: Any, latents: Sequence[Any], levels: int) -> Any:
-        return sum(stage.decode(dequantise(symbols, levels)) for stage, symbols in zip(network.stages, latents))
+        return self.reconstructions(network, latents, levels)[-1]
+
+    def reconstructions(self, network: Any, latents: Sequence[Any], levels: int) -> list[Any]:
+        """Running sums of the stages' outputs: every stage decoded once for all the progressive qualities."""
+        outputs = [stage.decode(dequantise(symbols, levels)) for stage, symbols in zip(network.stages, latents)]
+        return list(itertools.accumulate(outputs))
 
     def relaxed(self, network: Any, blocks: Any, levels: int) -> list[Any]:
         reconstruction = blocks * 0

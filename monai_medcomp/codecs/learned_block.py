@@ -16,6 +16,11 @@ is rounded and clipped to the bit depth.  Each chunk stores a digest of the pixe
 stage, so a machine that computes the network differently raises an error instead of returning
 other pixels.
 
+Speed: the networks see ``BLOCKS_PER_PASS`` blocks per call.  In eval mode every layer computes
+each block on its own, so the pass size does not change a pixel, but a pass of a few blocks keeps
+the float64 activations in the CPU cache: a 512x512 slice codes about three times faster than in
+one pass of all its 256 blocks.  Each stage is decoded once per slice, however many digests use it.
+
 Chunk layout (little-endian): version u8, flags u8 (bit 0: entropy coded), stages u8, bits per
 latent element u8, the first 8 bytes of the bundle's SHA-256, u32-length-prefixed sections
 (fine-tuned decoder weights as float16, may be empty; then one latent section per stage, each
@@ -28,7 +33,7 @@ import functools
 import hashlib
 import struct
 import zlib
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -42,6 +47,7 @@ CHUNK_VERSION = 1
 SHA_PREFIX = 8
 DIGEST_SIZE = 8
 RATIO = 16
+BLOCKS_PER_PASS = 4
 PACKINGS = ("fixed", "factorized")
 _HEAD = struct.Struct("<BBBB")
 _U32 = struct.Struct("<I")
@@ -65,6 +71,15 @@ def add_quantisation_noise(latent: Any, levels: int) -> Any:
 
 def pixel_digest(pixels: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(pixels, dtype="<u2").tobytes(), digest_size=DIGEST_SIZE).digest()
+
+
+def in_passes(stage_outputs: Callable[[slice], Sequence[Any]], count: int) -> list[Any]:
+    """``stage_outputs`` (blocks ``slice`` -> one tensor per stage) over ``count`` blocks, ``BLOCKS_PER_PASS``
+    at a time, each stage's tensors concatenated."""
+    import torch
+
+    passes = [stage_outputs(slice(start, start + BLOCKS_PER_PASS)) for start in range(0, count, BLOCKS_PER_PASS)]
+    return [torch.cat(stage) for stage in zip(*passes)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -101,6 +116,11 @@ class LearnedBlockCodec(Codec):
     def relaxed(self, network: Any, blocks: Any, levels: int) -> list[Any]:
         """Training: the reconstruction after each stage, with noise in place of rounding (differentiable)."""
         raise NotImplementedError
+
+    def reconstructions(self, network: Any, latents: Sequence[Any], levels: int) -> list[Any]:
+        """The normalised blocks after each of the first ``len(latents)`` stages, the last being what
+        :meth:`synthesise` returns.  A multi-stage family overrides it to decode each stage only once."""
+        return [self.synthesise(network, latents[:k], levels) for k in range(1, len(latents) + 1)]
 
     def tune(self, network: Any, blocks: Any, latents: Sequence[Any], levels: int,
              params: dict[str, Any]) -> bytes:
@@ -181,11 +201,11 @@ class LearnedBlockCodec(Codec):
         levels = 1 << q
         blocks = torch.from_numpy(to_blocks(image).astype(np.float64) / fmt.max_value)
         with torch.no_grad():
-            latents = self.analyse(network, blocks, levels)
+            latents = in_passes(lambda part: self.analyse(network, blocks[part], levels), len(blocks))
         tuned = self.tune(network, blocks, latents, levels, params)
         decoder = self.tuned_network(network, tuned)
-        digests = [pixel_digest(self._pixels(decoder, latents[:k], levels, image.shape, fmt))
-                   for k in range(1, self.stages + 1)]
+        digests = [pixel_digest(self._pixels(stage, image.shape, fmt))
+                   for stage in self._reconstructions(decoder, latents, levels)]
         sections = [tuned] + [self._latent_section(s.numpy().astype(np.int64), prior[stage], q, params)
                               for stage, s in enumerate(latents)]
         body = (_HEAD.pack(CHUNK_VERSION, int(bool(params.get("entropy"))), self.stages, q)
@@ -208,20 +228,24 @@ class LearnedBlockCodec(Codec):
         latents = [torch.from_numpy(self._read_latents(sections[1 + k], prior[k], q, latent_shape)).to(torch.float64)
                    for k in range(wanted)]
         decoder = self.tuned_network(network, sections[0])
-        image = self._pixels(decoder, latents, levels, (rows, cols, fmt.channels), fmt)
+        image = self._pixels(self._reconstructions(decoder, latents, levels)[-1], (rows, cols, fmt.channels), fmt)
         if pixel_digest(image) != digests[wanted - 1]:
             raise CodecError(f"codec {self.name!r}: decoded pixels differ from the encoder's (digest mismatch): "
                              "this machine computes the network differently")
         return image.reshape(tuple(shape)).astype(fmt.dtype)
 
     # -- helpers ---------------------------------------------------------------------------------------
-    def _pixels(self, network: Any, latents: Sequence[Any], levels: int, image_shape: tuple[int, ...],
-                fmt: PixelFormat) -> np.ndarray:
+    def _reconstructions(self, network: Any, latents: Sequence[Any], levels: int) -> list[Any]:
         import torch
 
         with torch.no_grad():
-            blocks = self.synthesise(network, latents, levels).numpy()
-        pixels = np.clip(np.round(blocks * fmt.max_value), 0, fmt.max_value).astype(np.int64)
+            return in_passes(lambda part: self.reconstructions(network, [s[part] for s in latents], levels),
+                             len(latents[0]))
+
+    @staticmethod
+    def _pixels(blocks: Any, image_shape: tuple[int, ...], fmt: PixelFormat) -> np.ndarray:
+        """Normalised blocks (a tensor) -> the image's integer pixels, rounded and clipped to the bit depth."""
+        pixels = np.clip(np.round(blocks.numpy() * fmt.max_value), 0, fmt.max_value).astype(np.int64)
         return from_blocks(pixels, *image_shape)
 
     def _latent_section(self, symbols: np.ndarray, prior: np.ndarray, q: int, params: dict[str, Any]) -> bytes:
