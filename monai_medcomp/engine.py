@@ -127,7 +127,7 @@ def encode_volume(volume: Volume, codec: Codec, params: dict[str, Any] | None = 
     offset, fmt = pixel_format(volume)
     codec.check_format(fmt)
     unsigned = to_unsigned(volume.array, offset, fmt)
-    step = codec.slab_size
+    step = codec.slices_per_chunk(params)
     slabs = [unsigned[start:start + step] for start in range(0, volume.num_slices, step)]
     torch_device = resolve_device(device) if codec.uses_torch else None
     try:

@@ -98,6 +98,10 @@ class Codec(abc.ABC):
         """The bound on |error| these parameters guarantee by construction, if any."""
         return 0 if self.is_lossless(params) else None
 
+    def slices_per_chunk(self, params: dict[str, Any]) -> int:
+        """Slices coded together in one independently decodable chunk with these parameters."""
+        return self.slab_size
+
     def weights_info(self) -> dict[str, str] | None:
         """Name and SHA-256 of learned weights, for codecs that have them."""
         return None

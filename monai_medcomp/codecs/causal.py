@@ -59,6 +59,13 @@ class CausalContext:
         return int(np.flatnonzero((self.offsets[:, 0] == dy) & (self.offsets[:, 1] == dx))[0])
 
 
+def med_reference(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, has_west: np.ndarray,
+                  has_north: np.ndarray, mid: int) -> np.ndarray:
+    """The LOCO-I median edge detector, with the border fallbacks of the module docstring."""
+    median = np.clip(west + north - north_west, np.minimum(west, north), np.maximum(west, north))
+    return np.where(has_west & has_north, median, np.where(has_west, west, np.where(has_north, north, mid)))
+
+
 class CodingPlanes:
     """The pixels coded so far, zero-padded so that every context offset is one flat index away."""
 
@@ -98,9 +105,7 @@ class CodingPlanes:
         inside = self.inside[index]
         west, north, north_west = (near[:, i] for i in self.neighbours)
         has_west, has_north = inside[:, self.neighbours[0]], inside[:, self.neighbours[1]]
-        median = np.clip(west + north - north_west, np.minimum(west, north), np.maximum(west, north))
-        reference = np.where(has_west & has_north, median,
-                             np.where(has_west, west, np.where(has_north, north, self.mid)))
+        reference = med_reference(west, north, north_west, has_west, has_north, self.mid)
         if earlier:  # colour: add the previous channel's reference error (exact on grey pixels)
             values, their_reference = earlier[-1]
             reference = np.clip(reference + values - their_reference, 0, self.max_value)

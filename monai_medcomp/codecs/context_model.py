@@ -1,0 +1,316 @@
+"""The probability model of ``learned-lossless``: per-pixel Laplace distributions from causal context.
+
+A slab is a stack of *planes* (the slices of a volume, or the colour channels of an RGB slice) coded
+one after another; every plane but the first also sees the plane before it.  For each pixel:
+
+* **mean**: a linear predictor on the 24 nearest causal neighbours in the plane (12 in small planes,
+  where more coefficients cost more than they gain) and, from the second
+  plane on, the 3x3 co-located neighbourhood of the previous plane, all taken relative to the
+  JPEG-LS median reference.  Pixels fall into bands by local gradient activity and direction, and
+  each band has its own coefficients, fitted per slab by iteratively reweighted least squares
+  (towards least absolute error, closer to the code length than least squares) and stored in Q12.
+* **scale**: a learned log-scale regression on the integer log-magnitudes of nearby residuals and
+  gradients (and of the previous plane's residual), pretrained on the training pool
+  (``bundles/learned_lossless``).  Its output only ranks pixels into *scale classes*; each slab
+  stores the Laplace scale and bias that code its own pixels of each class best.
+
+Everything the distribution depends on is integer arithmetic on decoded pixels, and its parameters
+are dyadic fractions or float16 table entries, so the decoder hands the entropy coder exactly the
+floats the encoder did.  The decoder rebuilds pixels one wavefront at a time; planes run together,
+each a fixed number of wavefronts behind the one before, so a slab needs few steps more than a slice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Iterator
+
+import numpy as np
+
+from .causal import CausalContext, med_reference
+
+LARGE_PLANE = 1 << 16  # pixels per plane from which the larger causal context pays for its coefficients
+PREVIOUS_PLANE = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], dtype=np.int64)
+COEFFICIENT_BITS = 12  # Q12 fixed point of the linear predictor
+BIAS_UNIT = 16  # class biases are stored in 1/16 of a grey level
+SCALE_FLOOR = 1 / 64
+SCALE_FEATURES_2D = 13
+SCALE_FEATURES_3D = SCALE_FEATURES_2D + 3
+LOG_UNIT = 8  # integer logarithms are in 1/8 octave
+IRLS_ROUNDS = 4
+
+
+@functools.lru_cache(maxsize=1)
+def _log_table() -> np.ndarray:
+    """``ilog(v) ~ 8 * log2(1 + v)`` for v in 0..2**17 by integer operations only (exact everywhere)."""
+    t = np.arange(1, (1 << 17) + 2, dtype=np.int64)
+    octave = np.floor(np.log2(t)).astype(np.int64)  # exact for integers: checked below
+    octave -= (np.left_shift(1, octave) > t)
+    octave += (np.left_shift(1, octave + 1) <= t)
+    mantissa = np.where(octave >= 3, t >> np.maximum(octave - 3, 0), t << np.maximum(3 - octave, 0)) - LOG_UNIT
+    return LOG_UNIT * octave + mantissa
+
+
+def ilog(values: np.ndarray) -> np.ndarray:
+    return _log_table()[np.minimum(np.abs(values), 1 << 17)]
+
+
+@dataclasses.dataclass
+class ScaleWeights:
+    """The pretrained log-scale regression: Q8 integer weights and bias, for first and later planes."""
+
+    first: np.ndarray  # (SCALE_FEATURES_2D + 1,) int64, last entry the bias
+    later: np.ndarray  # (SCALE_FEATURES_3D + 1,)
+
+    def level(self, features: np.ndarray, has_previous: bool) -> np.ndarray:
+        """Predicted log2-scale of each pixel in 1/8 octave (integers)."""
+        weights = self.later if has_previous else self.first
+        return (ilog(features) @ weights[:-1] + weights[-1]) >> 8
+
+
+def activity(gradients: np.ndarray) -> np.ndarray:
+    """Sum of absolute local gradients: picks the predictor band, from decoded values only."""
+    return np.abs(gradients).sum(axis=1)
+
+
+def direction(gradients: np.ndarray) -> np.ndarray:
+    """0: mostly change along the row, 2: mostly down the column, 1: neither."""
+    g = np.abs(gradients)
+    across = 2 * (g[:, 1] + g[:, 2] + g[:, 3])
+    down = 3 * (g[:, 0] + g[:, 4])
+    return np.where(across > 2 * down, 0, np.where(down > 2 * across, 2, 1))
+
+
+def band_of(edges: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+    """Predictor band: activity band times three directions."""
+    return 3 * np.searchsorted(edges, activity(gradients), side="right") + direction(gradients)
+
+
+@dataclasses.dataclass
+class ValueContext:
+    """What the decoded values around a set of pixels say: predictor features, reference, gradients."""
+
+    relative: np.ndarray  # (n, features): neighbours - reference (0 outside the image)
+    reference: np.ndarray  # (n,) median edge detector
+    gradients: np.ndarray  # (n, 5): W-NW, N-NW, NE-N, W-WW, N-NN
+    previous: np.ndarray | None  # (n,): previous plane's co-located value - reference
+
+
+@dataclasses.dataclass
+class LinearPredictor:
+    """Q12 coefficients on (neighbours - reference) plus a Q12 intercept, one row per activity band.
+
+    ``edges`` splits :func:`activity` into ``len(edges) + 1`` bands, each with its own predictor:
+    flat, textured and edge regions want different weights.
+    """
+
+    edges: np.ndarray  # (bands - 1,) int64
+    first: np.ndarray  # (bands, context size + 1) int64
+    later: np.ndarray  # (bands, context size + 9 + 1) int64
+
+    def fixed_point(self, context: ValueContext, has_previous: bool) -> np.ndarray:
+        """The prediction in Q12."""
+        weights = (self.later if has_previous else self.first)[band_of(self.edges, context.gradients)]
+        return ((context.reference << COEFFICIENT_BITS) + np.einsum("ij,ij->i", context.relative, weights[:, :-1])
+                + weights[:, -1])
+
+
+def causal_context(plane_pixels: int) -> CausalContext:
+    """The 24 nearest causal neighbours for large planes, the 12 nearest for small ones."""
+    return CausalContext(24 if plane_pixels >= LARGE_PLANE else 12)
+
+
+class SlabPlanes:
+    """Decoded (or known) pixels and prediction residuals of a slab, padded so neighbours are one index away."""
+
+    def __init__(self, planes: int, rows: int, cols: int, bits: int, context: CausalContext | None = None):
+        self.causal = causal_context(rows * cols) if context is None else context
+        top, left, right = self.causal.pad
+        self.top, self.left = max(top, 1), max(left, 1)
+        self.width = self.left + cols + max(right, 1)
+        self.height = self.top + rows + 1
+        self.plane_size = self.height * self.width
+        self.planes, self.rows, self.cols = planes, rows, cols
+        self.mid, self.max_value = 1 << (bits - 1), (1 << bits) - 1
+        self.values = np.zeros(planes * self.plane_size, dtype=np.int64)
+        self.errors = np.zeros(planes * self.plane_size, dtype=np.int64)  # |pixel - integer prediction|
+        inside = np.zeros((self.height, self.width), dtype=bool)
+        inside[self.top:self.top + rows, self.left:self.left + cols] = True
+        self.inside = np.tile(inside.ravel(), planes)
+        self.offsets = self.causal.offsets[:, 0] * self.width + self.causal.offsets[:, 1]
+        self.previous = PREVIOUS_PLANE[:, 0] * self.width + PREVIOUS_PLANE[:, 1] - self.plane_size
+        w, n, nw = (self.causal.index(*o) for o in ((0, -1), (-1, 0), (-1, -1)))
+        ne, ww, nn = (self.causal.index(*o) for o in ((-1, 1), (0, -2), (-2, 0)))
+        self.named = {"w": w, "n": n, "nw": nw, "ne": ne, "ww": ww, "nn": nn}
+
+    def positions(self, plane: int, raster: np.ndarray) -> np.ndarray:
+        row, col = np.divmod(raster, self.cols)
+        return plane * self.plane_size + (row + self.top) * self.width + col + self.left
+
+    def all_positions(self, plane: int) -> np.ndarray:
+        return self.positions(plane, np.arange(self.rows * self.cols, dtype=np.int64))
+
+    def view(self, buffer: np.ndarray) -> np.ndarray:
+        """(planes, rows, cols) view of ``values`` or ``errors`` without the padding."""
+        shaped = buffer.reshape(self.planes, self.height, self.width)
+        return shaped[:, self.top:self.top + self.rows, self.left:self.left + self.cols]
+
+    def fill(self, image: np.ndarray) -> None:
+        self.view(self.values)[...] = image
+
+    def value_context(self, positions: np.ndarray, has_previous: bool) -> ValueContext:
+        """The value context of pixels at ``positions`` (all first planes, or all later planes)."""
+        index = positions[:, None] + self.offsets[None, :]
+        near, inside = self.values[index], self.inside[index]
+        w, n, nw, ne, ww, nn = (near[:, i] for i in self.named.values())
+        reference = med_reference(w, n, nw, inside[:, self.named["w"]], inside[:, self.named["n"]], self.mid)
+        relative = np.where(inside, near - reference[:, None], 0)
+        g = [relative[:, i] for i in self.named.values()]
+        gradients = np.stack([g[0] - g[2], g[1] - g[2], g[3] - g[1], g[0] - g[4], g[1] - g[5]], axis=1)
+        previous = None
+        if has_previous:
+            index = positions[:, None] + self.previous[None, :]
+            centre = self.values[positions - self.plane_size]
+            before = np.where(self.inside[index], self.values[index], centre[:, None])
+            relative = np.concatenate([relative, before - reference[:, None]], axis=1)
+            previous = centre - reference
+        return ValueContext(relative, reference, gradients, previous)
+
+    def scale_features(self, positions: np.ndarray, context: ValueContext) -> np.ndarray:
+        """Residual magnitudes around the pixels (zero outside the image): the six nearest one by one and
+        sums over the 12 and 24 nearest; the gradients; for later planes the previous plane's residual,
+        its 3x3 sum, and the previous value's difference from the reference."""
+        errors = self.errors[positions[:, None] + self.offsets[None, :]]
+        columns = [errors[:, list(self.named.values())], context.gradients,
+                   errors[:, :12].sum(axis=1, keepdims=True), errors.sum(axis=1, keepdims=True)]
+        if context.previous is not None:
+            around = self.errors[positions[:, None] + self.previous[None, :]]
+            columns.append(np.stack([self.errors[positions - self.plane_size], around.sum(axis=1), context.previous],
+                                    axis=1))
+        return np.concatenate(columns, axis=1)
+
+
+def schedule(planes: SlabPlanes) -> Iterator[tuple[np.ndarray, int]]:
+    """Decoding steps: (positions, how many belong to the first plane) with every context already decoded.
+
+    Plane ``k`` processes its ``t``-th (non-empty) wavefront at step ``t + k * lag``: the previous
+    plane's 3x3 neighbourhood of a pixel lies at most ``slope + 1`` wavefronts later, so at most
+    ``lag - 1`` non-empty fronts later, all decoded by then.
+    """
+    slope = planes.causal.slope
+    lag = slope + 2
+    row, col = np.divmod(np.arange(planes.rows * planes.cols, dtype=np.int64), planes.cols)
+    front = col + slope * row
+    order = np.argsort(front, kind="stable")
+    bounds = np.searchsorted(front[order], np.arange(int(front.max()) + 2))
+    fronts = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]  # narrow images leave gaps
+    for step in range(len(fronts) + lag * (planes.planes - 1)):
+        parts, first = [], 0
+        for plane in range(planes.planes):
+            t = step - plane * lag
+            if 0 <= t < len(fronts):
+                parts.append(planes.positions(plane, fronts[t]))
+                if plane == 0:
+                    first = len(fronts[t])
+        if parts:
+            yield np.concatenate(parts), first
+
+
+@dataclasses.dataclass
+class ScaleClasses:
+    """Per-slab Laplace scale (float16) and bias (1/16 grey level) of each scale class ``lo .. lo + n - 1``.
+
+    A class is ``level // width``; ``width`` (in 1/8 octave) is chosen per slab so that the table
+    stays small next to the pixels it serves.
+    """
+
+    width: int
+    lo: int
+    scales: np.ndarray  # float16
+    biases: np.ndarray  # int8
+
+    def lookup(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = np.clip(level // self.width - self.lo, 0, len(self.scales) - 1)
+        return self.scales[k].astype(np.float64), self.biases[k].astype(np.float64) / BIAS_UNIT
+
+
+def class_width(pixels: int) -> int:
+    """Coarser classes for small slabs, so that their table costs little."""
+    return 2 if pixels >= 1 << 17 else 4 if pixels >= 1 << 14 else 8
+
+
+def laplace_bits(symbols: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Code length in bits of integer ``symbols`` under Laplace(means, scales) quantised to unit bins."""
+    def cdf(x: np.ndarray) -> np.ndarray:
+        z = (x - means) / scales
+        return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0)), 1 - 0.5 * np.exp(-np.maximum(z, 0)))
+
+    return -np.log2(np.maximum(cdf(symbols + 0.5) - cdf(symbols - 0.5), 2.0 ** -24))
+
+
+SCALE_SEARCH = 2.0 ** (np.arange(-24, 9) / 8)  # around the mean absolute residual, in 1/8 octave
+
+
+def fit_classes(level: np.ndarray, residual: np.ndarray, step: int, width: int,
+                rng: np.random.Generator, sample: int = 4096) -> ScaleClasses:
+    """The scale and bias per class that minimise the code length of ``residual`` (pixel - Q12 prediction).
+
+    ``step`` is the near-lossless quantisation step (1 when lossless); the bits are those of the
+    quantised symbols the coder will see.
+    """
+    k = level // width
+    lo, hi = int(k.min()), int(k.max())
+    scales = np.empty(hi - lo + 1, dtype=np.float16)
+    biases = np.zeros(hi - lo + 1, dtype=np.int8)
+    last = (1.0, 0)
+    for j in range(lo, hi + 1):
+        members = np.flatnonzero(k == j)
+        if not len(members):
+            scales[j - lo], biases[j - lo] = last
+            continue
+        if len(members) > sample:
+            members = rng.choice(members, sample, replace=False)
+        r = residual[members]
+        bias = int(np.clip(np.round(np.median(r) * BIAS_UNIT), -127, 127))
+        centred = r - bias / BIAS_UNIT
+        symbols = np.sign(centred) * np.floor((np.abs(centred) + (step - 1) / 2 + 0.5) / step)
+        offsets = (centred - symbols * step) / step  # where the symbol's bin centre sits
+        guess = max(float(np.mean(np.abs(centred))), SCALE_FLOOR)
+        candidates = np.maximum(guess * SCALE_SEARCH, SCALE_FLOOR)
+        costs = laplace_bits(symbols[None, :], -offsets[None, :], candidates[:, None] / step).sum(axis=1)
+        best = float(np.float16(candidates[int(np.argmin(costs))]))
+        scales[j - lo], biases[j - lo] = best, bias
+        last = (best, bias)
+    return ScaleClasses(width, lo, scales, biases)
+
+
+def weighted_least_squares(design: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Normal equations with a tiny ridge (far faster than an SVD for a few dozen columns)."""
+    weighted = design * weight[:, None]
+    gram = weighted.T @ design
+    ridge = 1e-9 * max(float(np.trace(gram)), 1.0) / len(gram)
+    return np.linalg.solve(gram + ridge * np.eye(len(gram)), weighted.T @ target)
+
+
+def fit_linear(features: np.ndarray, target: np.ndarray, rng: np.random.Generator,
+               sample: int = 1 << 17) -> np.ndarray:
+    """Least-squares Q12 coefficients of ``target`` on ``features``, and a zero intercept.
+
+    No fitted intercept: a flat neighbourhood then predicts its own value exactly, which keeps
+    uniform backgrounds nearly free; per-class biases take up any offset.
+    """
+    if len(target) < 4 * features.shape[1]:  # too few pixels to fit: the median reference alone
+        return np.zeros(features.shape[1] + 1, dtype=np.int64)
+    if len(target) > sample:
+        keep = rng.choice(len(target), sample, replace=False)
+        features, target = features[keep], target[keep]
+    design, target = features.astype(np.float64), target.astype(np.float64)
+    coefficients = weighted_least_squares(design, target, np.ones(len(target)))
+    for _ in range(IRLS_ROUNDS):  # towards least absolute error, which is closer to the code length
+        weight = 1 / np.maximum(np.abs(target - design @ coefficients), 1.0)
+        coefficients = weighted_least_squares(design, target, weight)
+    limit = (1 << 15) - 1  # stored as int16: |coefficient| < 8
+    quantised = np.clip(np.round(coefficients * (1 << COEFFICIENT_BITS)), -limit, limit).astype(np.int64)
+    return np.append(quantised, 0)
+

@@ -1,0 +1,514 @@
+"""``learned-lossless``: a probabilistic predictive codec with inter-slice context and a near-lossless mode.
+
+Each pixel gets a Laplace distribution from :mod:`.context_model` (least-squares mean fitted per
+slab, learned scale classes) and is coded with it by constriction's ANS coder.  A chunk is a slab
+of up to ``slab_size`` slices (or an RGB slice, its channels as planes), decodable on its own.
+
+Near-lossless (``max_error`` D > 0): the residual from the integer prediction is quantised with step
+2D + 1 inside the prediction loop, so every pixel is within D of the original by construction and
+later predictions see the reconstructed pixels, as the decoder does.  Lossless data that uses at
+most half of its value range is first mapped to the ranks of the values it uses (the table of
+used values is stored), which codes sparse histograms (rescaled 8-bit data in 16 bits, masks) cheaply.
+
+Chunk layout (little-endian): version u8, flags u8 (1: ranked values), max_error u16, bits u8,
+planes u16, class width u8, first class i16, class count u16, bundle SHA-256 prefix (8 bytes),
+causal context size u8, predictor band count u8 and band edges (i32 each), predictor coefficients
+(Q12 i16, three directions per band; the first-plane set, then the later-plane set if planes > 1),
+class scales (float16) and biases (i8), [u32 length + zlib bitmap of used values], u32 length + ANS
+words, BLAKE2b-64 digest of the decoded planes, CRC-32 of all before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import struct
+import zlib
+from typing import Any, Callable, Sequence
+
+import constriction
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
+from ..weights import file_sha256, load_weights, weights_path
+from .base import Codec, Knob, PixelFormat, register
+from .causal import CausalContext
+from .classical import ErrorBoundKnob
+from .context_model import (COEFFICIENT_BITS, PREVIOUS_PLANE, SCALE_FEATURES_2D, SCALE_FEATURES_3D,
+                            LinearPredictor, ScaleClasses, ScaleWeights, SlabPlanes, activity, band_of, class_width,
+                            fit_classes, fit_linear, schedule)
+
+BUNDLE = "learned_lossless"
+CHUNK_VERSION = 1
+SHA_PREFIX = 8
+DIGEST_SIZE = 8
+BLOCK = 1 << 16  # pixels per vectorised block on the encoder's lossless path
+SEED = 0
+MAX_BANDS = 16
+MAX_SLAB = 64
+RANKED, COLOUR_TRANSFORM = 1, 2  # chunk flags
+CONTEXT_SIZES = (12, 24)
+_HEAD = struct.Struct("<BBHBHBhH")
+_U32 = struct.Struct("<I")
+
+
+def coefficient_counts(context_size: int) -> tuple[int, int]:
+    """Coefficients per band of first planes and of later planes (which add the previous plane's 3x3)."""
+    return context_size + 1, context_size + len(PREVIOUS_PLANE) + 1
+
+
+def round_prediction(fixed: np.ndarray, max_value: int) -> np.ndarray:
+    return np.clip((fixed + (1 << (COEFFICIENT_BITS - 1))) >> COEFFICIENT_BITS, 0, max_value)
+
+
+@dataclasses.dataclass
+class SlabModel:
+    """Everything a chunk stores about how its pixels were predicted."""
+
+    predictor: LinearPredictor
+    classes: ScaleClasses
+    step: int  # 2 * max_error + 1
+
+    def symbol_distribution(self, fixed: np.ndarray, levels: np.ndarray, max_value: int
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        prediction = round_prediction(fixed, max_value)
+        scales, biases = self.classes.lookup(levels)
+        means = ((fixed - (prediction << COEFFICIENT_BITS)) / (1 << COEFFICIENT_BITS) + biases) / self.step
+        return prediction, means, scales / self.step
+
+
+def symbol_range(max_value: int, step: int) -> int:
+    return max_value // step + 1
+
+
+def quantise(values: np.ndarray, prediction: np.ndarray, step: int, max_value: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symbols and reconstructed pixels: |reconstruction - value| <= (step - 1) / 2 for every pixel."""
+    error = values - prediction
+    half = (step - 1) // 2
+    symbols = np.sign(error) * ((np.abs(error) + half) // step)
+    return symbols, np.clip(prediction + symbols * step, 0, max_value)
+
+
+def predict(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights, positions: np.ndarray,
+            has_previous: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Q12 predictions and scale levels of pixels whose context is decoded."""
+    context = planes.value_context(positions, has_previous)
+    fixed = predictor.fixed_point(context, has_previous)
+    return fixed, weights.level(planes.scale_features(positions, context), has_previous)
+
+
+def run_schedule(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights,
+                 settle: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> None:
+    """Rebuild the slab wavefront by wavefront; ``settle(positions, fixed, levels)`` returns their pixels.
+
+    The decoder's ``settle`` decodes symbols, the near-lossless encoder's quantises the known pixels:
+    both then see exactly the same reconstructed neighbourhoods.
+    """
+    for positions, first in schedule(planes):
+        parts = [(positions[:first], False), (positions[first:], True)]
+        fixed, levels = (np.concatenate(r) for r in zip(*[predict(planes, predictor, weights, p, prev)
+                                                          for p, prev in parts if len(p)]))
+        values = settle(positions, fixed, levels)
+        planes.values[positions] = values
+        planes.errors[positions] = np.abs(values - round_prediction(fixed, planes.max_value))
+
+
+def plane_kinds(planes: SlabPlanes) -> list[tuple[np.ndarray, bool]]:
+    """All pixel positions of the first plane, and of the later ones (which see a previous plane)."""
+    kinds = [(planes.all_positions(0), False)]
+    if planes.planes > 1:
+        kinds.append((np.concatenate([planes.all_positions(k) for k in range(1, planes.planes)]), True))
+    return kinds
+
+
+def blocks(positions: np.ndarray) -> list[np.ndarray]:
+    return [positions[i:i + BLOCK] for i in range(0, len(positions), BLOCK)]
+
+
+def predictor_bands(pixels: int) -> int:
+    """More activity bands for larger slabs, whose coefficient tables cost relatively less."""
+    return int(np.clip(pixels // (1 << 15), 1, MAX_BANDS))
+
+
+def fit_predictor(planes: SlabPlanes, rng: np.random.Generator, targets: np.ndarray | None = None) -> LinearPredictor:
+    """Coefficients per predictor band, fitted on a sample of the slab's pixels.
+
+    The contexts come from ``planes.values``; ``targets`` (default: the same values) are the pixels
+    to predict, the originals when the contexts are near-lossless reconstructions.
+    """
+    targets = planes.values if targets is None else targets
+    kinds = plane_kinds(planes)
+    samples = [positions if len(positions) <= 1 << 17 else np.sort(rng.choice(positions, 1 << 17, replace=False))
+               for positions, _ in kinds]
+    contexts = [planes.value_context(sample, has_previous) for sample, (_, has_previous) in zip(samples, kinds)]
+    bands = predictor_bands(sum(len(p) for p, _ in kinds))
+    edges = np.unique(np.quantile(activity(contexts[0].gradients), np.arange(1, bands) / bands).astype(np.int64))
+    coefficients = []
+    for sample, context in zip(samples, contexts):
+        band = band_of(edges, context.gradients)
+        target = targets[sample] - context.reference
+        coefficients.append(np.stack([fit_linear(context.relative[band == b], target[band == b], rng)
+                                      for b in range(3 * (len(edges) + 1))]))
+    if len(coefficients) == 1:
+        later = coefficient_counts(planes.causal.size)[1]
+        coefficients.append(np.zeros((3 * (len(edges) + 1), later), dtype=np.int64))
+    return LinearPredictor(edges, *coefficients)
+
+
+def analyse(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights | None
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Encoder side, every pixel known: Q12 predictions and scale levels in slab order; fills ``planes.errors``."""
+    fixed_points, levels = [], []
+    for positions, has_previous in plane_kinds(planes):
+        for block in blocks(positions):
+            context = planes.value_context(block, has_previous)
+            fixed = predictor.fixed_point(context, has_previous)
+            planes.errors[block] = np.abs(planes.values[block] - round_prediction(fixed, planes.max_value))
+            fixed_points.append(fixed)
+            if weights is not None:  # after the block's errors: its scale features read them
+                levels.append(weights.level(planes.scale_features(block, context), has_previous))
+    return np.concatenate(fixed_points), np.concatenate(levels) if weights is not None else None
+
+
+def fit_scale_classes(levels: np.ndarray, values: np.ndarray, fixed: np.ndarray, step: int) -> ScaleClasses:
+    residual = values - fixed / (1 << COEFFICIENT_BITS)
+    return fit_classes(levels, residual, step, class_width(len(levels)), np.random.default_rng(SEED))
+
+
+def encode_lossless(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights
+                    ) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
+    """Every pixel known: the model and the symbols with their distributions, in decoding order."""
+    fixed, levels = analyse(planes, predictor, weights)
+    values = np.concatenate([planes.values[positions] for positions, _ in plane_kinds(planes)])
+    model = SlabModel(predictor, fit_scale_classes(levels, values, fixed, 1), 1)
+    order = coding_order(planes)
+    index = slab_index(planes, order)
+    prediction, means, scales = model.symbol_distribution(fixed[index], levels[index], planes.max_value)
+    return model, planes.values[order] - prediction, means, scales
+
+
+def near_lossless_pass(planes: SlabPlanes, original: np.ndarray, predictor: LinearPredictor, weights: ScaleWeights,
+                       step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quantise inside the prediction loop; return positions, Q12 predictions and levels in decoding order."""
+    passes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        passes.append((positions, fixed, levels))
+        return quantise(original[positions], round_prediction(fixed, planes.max_value), step, planes.max_value)[1]
+
+    planes.values[:] = original
+    run_schedule(planes, predictor, weights, settle)
+    positions, fixed, levels = (np.concatenate(part) for part in zip(*passes))
+    return positions, fixed, levels
+
+
+def encode_near_lossless(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights, step: int
+                         ) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
+    """Near-lossless coding in two passes.
+
+    The first pass, with the predictor fitted on the original pixels, gives the reconstructed
+    neighbourhoods the decoder will see; the predictor is refitted on those (they carry the
+    quantisation noise) and the second pass codes with it.  Predictions and levels depend only on
+    reconstructed pixels, not on the scale classes, so the classes are fitted last on exactly the
+    levels the decoder will compute.
+    """
+    original = planes.values.copy()
+    near_lossless_pass(planes, original, predictor, weights, step)
+    predictor = fit_predictor(planes, np.random.default_rng(SEED), original)
+    positions, fixed, levels = near_lossless_pass(planes, original, predictor, weights, step)
+    model = SlabModel(predictor, fit_scale_classes(levels, original[positions], fixed, step), step)
+    prediction, means, scales = model.symbol_distribution(fixed, levels, planes.max_value)
+    symbols, _ = quantise(original[positions], prediction, step, planes.max_value)
+    return model, symbols, means, scales
+
+
+def slab_index(planes: SlabPlanes, positions: np.ndarray) -> np.ndarray:
+    """Index of padded ``positions`` in slab order (plane, row, col)."""
+    plane, rest = np.divmod(positions, planes.plane_size)
+    row, col = np.divmod(rest, planes.width)
+    return (plane * planes.rows + row - planes.top) * planes.cols + col - planes.left
+
+
+def coding_order(planes: SlabPlanes) -> np.ndarray:
+    return np.concatenate([positions for positions, _ in schedule(planes)])
+
+
+def ans_model(max_value: int, step: int) -> Any:
+    limit = symbol_range(max_value, step)
+    return constriction.stream.model.QuantizedLaplace(-limit, limit)
+
+
+def digest(planes: SlabPlanes) -> bytes:
+    return hashlib.blake2b(planes.view(planes.values).astype("<u2").tobytes(), digest_size=DIGEST_SIZE).digest()
+
+
+@dataclasses.dataclass
+class ValueRanks:
+    """The values a slab uses, when coding their ranks is worth it."""
+
+    used: np.ndarray  # sorted unique values
+
+    @classmethod
+    def worth_it(cls, image: np.ndarray, max_value: int) -> "ValueRanks | None":
+        used = np.unique(image)
+        return cls(used) if 2 * len(used) <= max_value + 1 else None
+
+    @property
+    def bits(self) -> int:
+        return max(1, int(len(self.used) - 1).bit_length())
+
+    def to_bytes(self, max_value: int) -> bytes:
+        bitmap = np.zeros(max_value + 1, dtype=bool)
+        bitmap[self.used] = True
+        return zlib.compress(np.packbits(bitmap).tobytes(), 9)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, max_value: int) -> "ValueRanks":
+        try:
+            bitmap = np.unpackbits(np.frombuffer(zlib.decompress(data), dtype=np.uint8))[:max_value + 1]
+        except zlib.error as error:
+            raise CodecError(f"learned-lossless value table is damaged ({error})") from None
+        return cls(np.flatnonzero(bitmap))
+
+
+def _sections(parts: Sequence[bytes]) -> bytes:
+    return b"".join(_U32.pack(len(p)) + p for p in parts)
+
+
+@dataclasses.dataclass
+class Chunk:
+    flags: int
+    max_error: int
+    bits: int
+    planes: int
+    model: SlabModel
+    sha: bytes
+    ranks: bytes
+    words: bytes
+    digest: bytes
+
+    def to_bytes(self) -> bytes:
+        classes, predictor = self.model.classes, self.model.predictor
+        coefficients = [predictor.first] + ([predictor.later] if self.planes > 1 else [])
+        body = (_HEAD.pack(CHUNK_VERSION, self.flags, self.max_error, self.bits, self.planes, classes.width,
+                           classes.lo, len(classes.scales)) + self.sha
+                + bytes([predictor.first.shape[1] - 1, len(predictor.edges) + 1])
+                + predictor.edges.astype("<i4").tobytes()
+                + b"".join(c.astype("<i2").tobytes() for c in coefficients)
+                + classes.scales.astype("<f2").tobytes() + classes.biases.astype("i1").tobytes()
+                + (_sections([self.ranks]) if self.flags & RANKED else b"") + _sections([self.words]) + self.digest)
+        return body + _U32.pack(zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Chunk":
+        try:
+            return cls._parse(data)
+        except (ValueError, IndexError, struct.error):  # a length field that points past the end
+            raise CodecError("learned-lossless chunk has the wrong layout (damaged data)") from None
+
+    @classmethod
+    def _parse(cls, data: bytes) -> "Chunk":
+        if len(data) < _HEAD.size + SHA_PREFIX + DIGEST_SIZE + 2 * _U32.size:
+            raise CodecError("learned-lossless chunk is truncated")
+        body, (crc,) = data[:-_U32.size], _U32.unpack(data[-_U32.size:])
+        if zlib.crc32(body) != crc:
+            raise CodecError("learned-lossless chunk checksum mismatch: the chunk is damaged")
+        version, flags, max_error, bits, planes, width, lo, count = _HEAD.unpack_from(body)
+        if version != CHUNK_VERSION:
+            raise CodecError(f"learned-lossless chunk version {version} is not supported (this build reads "
+                             f"{CHUNK_VERSION})")
+        pos = _HEAD.size
+        sha, pos = body[pos:pos + SHA_PREFIX], pos + SHA_PREFIX
+        context_size, bands = body[pos], body[pos + 1]
+        if context_size not in CONTEXT_SIZES or bands == 0:
+            raise CodecError("learned-lossless chunk header is damaged (context size or band count)")
+        edges = np.frombuffer(body, "<i4", bands - 1, pos + 2).astype(np.int64)
+        pos += 2 + 4 * (bands - 1)
+        first, later = coefficient_counts(context_size)
+        coefficients = []
+        for size in [first] + ([later] if planes > 1 else []):
+            coefficients.append(np.frombuffer(body, "<i2", 3 * bands * size, pos).astype(np.int64).reshape(-1, size))
+            pos += 2 * 3 * bands * size
+        if len(coefficients) == 1:
+            coefficients.append(np.zeros((3 * bands, later), dtype=np.int64))
+        scales = np.frombuffer(body, "<f2", count, pos).astype(np.float16)
+        biases = np.frombuffer(body, "i1", count, pos + 2 * count).astype(np.int8)
+        pos += 3 * count
+        sections = []
+        while pos < len(body) - DIGEST_SIZE:
+            (size,) = _U32.unpack_from(body, pos)
+            sections.append(body[pos + _U32.size:pos + _U32.size + size])
+            pos += _U32.size + size
+        if pos != len(body) - DIGEST_SIZE or len(sections) != 1 + bool(flags & RANKED) or width == 0:
+            raise CodecError("learned-lossless chunk has the wrong layout (damaged data)")
+        model = SlabModel(LinearPredictor(edges, *coefficients), ScaleClasses(width, lo, scales, biases),
+                          2 * max_error + 1)
+        ranks = sections[0] if flags & RANKED else b""
+        return cls(flags, max_error, bits, planes, model, sha, ranks, sections[-1], body[-DIGEST_SIZE:])
+
+
+@register
+class LearnedLosslessCodec(ErrorBoundKnob, Codec):
+    """Lossless (or |error| <= max_error) coding of slabs with a learned per-pixel Laplace model and ANS."""
+
+    name = "learned-lossless"
+    lossless = True
+    slab_size = 8
+    knob = Knob("max_error", 0, 255, higher_is_better=False,
+                description="largest allowed |error| per pixel; 0 is lossless")
+    description = ("lossless / near-lossless: least-squares context prediction with inter-slice context, "
+                   "learned Laplace scale classes, ANS (constriction)")
+
+    def __init__(self) -> None:
+        self._weights: tuple[ScaleWeights, bytes] | None = None
+
+    @property
+    def version(self) -> str:
+        return f"chunk {CHUNK_VERSION}, constriction {importlib.metadata.version('constriction')}"
+
+    def default_params(self) -> dict[str, Any]:
+        return {self.knob.name: 0, "slab": self.slab_size}
+
+    def slices_per_chunk(self, params: dict[str, Any]) -> int:
+        """``slab`` slices per chunk share inter-slice context; 1 codes every slice on its own."""
+        slab = params.get("slab", self.slab_size)
+        if not isinstance(slab, int) or not 1 <= slab <= MAX_SLAB:
+            raise CodecError(f"learned-lossless slab must be an integer from 1 to {MAX_SLAB}, got {slab!r}")
+        return slab
+
+    def weights_info(self) -> dict[str, str] | None:
+        try:
+            return {"name": BUNDLE, "sha256": file_sha256(weights_path(BUNDLE))}
+        except MissingWeightsError:
+            return None
+
+    def scale_weights(self, sha_prefix: bytes | None = None) -> tuple[ScaleWeights, bytes]:
+        """The bundle's scale regression; with ``sha_prefix``, refuse weights other than the recorded ones."""
+        if self._weights is None:
+            state, sha = load_weights(BUNDLE)
+            try:
+                first, later = (state[key].numpy().astype(np.int64) for key in ("scale_first", "scale_later"))
+            except (KeyError, AttributeError, TypeError):
+                first = later = np.zeros(0, dtype=np.int64)
+            if first.shape != (SCALE_FEATURES_2D + 1,) or later.shape != (SCALE_FEATURES_3D + 1,):
+                raise MissingWeightsError(f"the {BUNDLE} bundle weights do not fit this codec version (expected "
+                                          f"scale_first and scale_later of {SCALE_FEATURES_2D + 1} and "
+                                          f"{SCALE_FEATURES_3D + 1} values): reinstall the bundle")
+            self._weights = (ScaleWeights(first, later), bytes.fromhex(sha)[:SHA_PREFIX])
+        if sha_prefix is not None and sha_prefix != self._weights[1]:
+            raise MissingWeightsError(f"this file was coded with other {BUNDLE} weights (sha256 {sha_prefix.hex()}..., "
+                                      f"installed {self._weights[1].hex()}...): install the bundle it was encoded with")
+        return self._weights
+
+    def encode(self, slab: np.ndarray, fmt: PixelFormat, params: dict[str, Any]) -> bytes:
+        max_error = self.knob_value(params)
+        if max_error < 0:
+            raise CodecError(f"max_error must be >= 0, got {max_error}")
+        image, colour, ranks = prepare(slab, fmt, max_error)
+        bits = value_bits(fmt, colour)
+        weights, sha = self.scale_weights()
+        planes_bits = ranks.bits if ranks is not None else bits
+        planes = SlabPlanes(image.shape[0], image.shape[1], image.shape[2], planes_bits)
+        planes.fill(image)
+        step = 2 * max_error + 1
+        # The engine already codes slabs in parallel; BLAS threads on top only fight for the cores.
+        with threadpool_limits(limits=1, user_api="blas"):
+            predictor = fit_predictor(planes, np.random.default_rng(SEED))
+            if max_error == 0:
+                model, symbols, means, scales = encode_lossless(planes, predictor, weights)
+            else:
+                model, symbols, means, scales = encode_near_lossless(planes, predictor, weights, step)
+        encoder = constriction.stream.stack.AnsCoder()
+        encoder.encode_reverse(symbols.astype(np.int32), ans_model(planes.max_value, step), means, scales)
+        flags = (RANKED if ranks is not None else 0) | (COLOUR_TRANSFORM if colour else 0)
+        chunk = Chunk(flags, max_error, planes_bits, image.shape[0], model, sha,
+                      ranks.to_bytes((1 << bits) - 1) if ranks is not None else b"",
+                      encoder.get_compressed().astype("<u4").tobytes(), digest(planes))
+        return chunk.to_bytes()
+
+    def decode(self, data: bytes, shape: Sequence[int], fmt: PixelFormat, params: dict[str, Any]) -> np.ndarray:
+        chunk = Chunk.from_bytes(data)
+        expected_planes = int(shape[0]) * fmt.channels
+        if chunk.planes != expected_planes or chunk.bits > 17:
+            raise CodecError("learned-lossless chunk header does not match the image (damaged data)")
+        weights, _ = self.scale_weights(chunk.sha)
+        planes = SlabPlanes(chunk.planes, int(shape[1]), int(shape[2]), chunk.bits,
+                            CausalContext(chunk.model.predictor.first.shape[1] - 1))
+        decoder = constriction.stream.stack.AnsCoder(np.frombuffer(chunk.words, "<u4").astype(np.uint32))
+        family = ans_model(planes.max_value, chunk.model.step)
+
+        def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> np.ndarray:
+            prediction, means, scales = chunk.model.symbol_distribution(fixed, levels, planes.max_value)
+            symbols = decoder.decode(family, means, scales).astype(np.int64)
+            return np.clip(prediction + symbols * chunk.model.step, 0, planes.max_value)
+
+        run_schedule(planes, chunk.model.predictor, weights, settle)
+        if digest(planes) != chunk.digest:
+            raise CodecError("learned-lossless decoded pixels differ from the encoder's (digest mismatch): this "
+                             "machine computes the model differently or the chunk was altered")
+        image = planes.view(planes.values)
+        colour = bool(chunk.flags & COLOUR_TRANSFORM)
+        if chunk.flags & RANKED:
+            image = ValueRanks.from_bytes(chunk.ranks, (1 << value_bits(fmt, colour)) - 1).used[image]
+        if colour:
+            image = inverse_colour_transform(image, fmt.max_value)
+        return from_planes(image, shape, fmt)
+
+
+def prepare(slab: np.ndarray, fmt: PixelFormat, max_error: int) -> tuple[np.ndarray, bool, "ValueRanks | None"]:
+    """The planes the model codes: colour-transformed when lossless RGB, ranked when that pays.
+
+    Returns the planes, whether they are colour-transformed, and the value ranks (or None).
+    """
+    image = as_planes(slab, fmt)
+    colour = fmt.channels == 3 and max_error == 0  # a per-channel error bound needs the RGB planes
+    if colour:
+        image = colour_transform(image, fmt.max_value)
+    ranks = ValueRanks.worth_it(image, (1 << value_bits(fmt, colour)) - 1) if max_error == 0 else None
+    if ranks is not None:
+        image = np.searchsorted(ranks.used, image)
+    return image, colour, ranks
+
+
+def value_bits(fmt: PixelFormat, colour: bool) -> int:
+    """Bits of the coded values: one more for the colour-difference planes."""
+    return fmt.bits + 1 if colour else fmt.bits
+
+
+def colour_transform(planes: np.ndarray, max_value: int) -> np.ndarray:
+    """JPEG 2000's reversible colour transform on (R, G, B) planes: Y, B - G and R - G (made non-negative).
+
+    Grey pixels have zero colour differences, so the difference planes of grey-looking colour data
+    (ultrasound with coloured overlays) cost almost nothing.
+    """
+    r, g, b = (planes.reshape(-1, 3, *planes.shape[1:])[:, k] for k in range(3))
+    luma = (r + 2 * g + b) >> 2
+    return np.stack([luma, b - g + max_value, r - g + max_value], axis=1).reshape(planes.shape)
+
+
+def inverse_colour_transform(planes: np.ndarray, max_value: int) -> np.ndarray:
+    luma, blue, red = (planes.reshape(-1, 3, *planes.shape[1:])[:, k] for k in range(3))
+    blue, red = blue - max_value, red - max_value
+    g = luma - ((blue + red) >> 2)
+    return np.stack([red + g, g, blue + g], axis=1).reshape(planes.shape)
+
+
+def as_planes(slab: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """(slices * channels, rows, cols) int64 planes in coding order: slice by slice, channel by channel."""
+    slab = np.asarray(slab)
+    if slab.dtype.kind not in "ui":
+        raise UnsupportedDataError(f"learned-lossless codes integer pixels, not {slab.dtype.name} data")
+    image = slab.astype(np.int64)
+    if image.size and (image.min() < 0 or image.max() > fmt.max_value):
+        raise UnsupportedDataError(f"learned-lossless got pixels outside 0..{fmt.max_value} for {fmt.bits}-bit data")
+    if fmt.channels == 3:
+        image = np.moveaxis(image, -1, 1).reshape(-1, image.shape[1], image.shape[2])
+    return image
+
+
+def from_planes(image: np.ndarray, shape: Sequence[int], fmt: PixelFormat) -> np.ndarray:
+    if fmt.channels == 3:
+        image = np.moveaxis(image.reshape(int(shape[0]), 3, int(shape[1]), int(shape[2])), 1, -1)
+    return image.reshape(tuple(shape)).astype(fmt.dtype)
