@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 EXTRAS ?= test,itk,slicer,notebook,train
 
-.PHONY: demo test install bench browser clean-venv
+.PHONY: demo test install bench browser bundles clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: install browser
 
 bench: install
 	$(BIN)/medcomp bench --out benchmarks --force
+
+# One zip per MONAI bundle in dist/bundles, ready for monai.bundle.download(name=..., url=...).
+bundles: install
+	$(BIN)/python -m monai_medcomp.bundle_archive --out dist/bundles --force
 
 clean-venv:
 	rm -rf $(VENV)

@@ -158,6 +158,8 @@ def decompress(source: str | os.PathLike | bytes | CompressionResult, output: st
     ``decode_params`` override stored parameters that a codec lets the decoder choose, e.g.
     ``{"stages": 1}`` for a progressive file decoded at lower quality.
     """
+    if write_options and output is None:  # e.g. a mistyped ``params=``: never ignore an option silently
+        raise TypeError(f"decompress() got writer options {sorted(write_options)} but no output path")
     guard_output(source, output)
     with open_container(source) as reader:
         header = reader.header

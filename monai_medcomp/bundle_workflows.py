@@ -1,8 +1,11 @@
-"""What a learned codec's MONAI bundle runs: the ``evaluator`` of ``configs/inference.json``.
+"""What a learned codec's MONAI bundle runs: the ``evaluator`` of ``configs/inference.json`` and
+``configs/evaluate.json``, the ``trainer`` of ``configs/train.json``.
 
 The bundle's network reconstructs without quantisation; real compression needs the codec's
 quantiser and bitstream, so the bundle's inference runs the codec through :mod:`.api` (slice by
-slice, in the engine) and measures what it wrote with :mod:`.metrics`.
+slice, in the engine) and measures what it wrote with :mod:`.metrics`.  The rate-distortion
+comparison reuses the benchmark's measurement (:func:`.bench.ratedistortion.rd_point`) and rate
+control (:mod:`.ratecontrol`); training reuses :mod:`.training`.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import api
 from .errors import MedCompError, OutputExistsError
@@ -24,6 +29,10 @@ from .metrics import quality_report
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.csv"
+RATE_DISTORTION_FILE = "rate_distortion.csv"
+CLASSICAL_CODECS = ("jpeg", "jpeg2000")
+RATE_DISTORTION_COLUMNS = ("image", "codec", "status", "params", "file_bpp", "payload_bpp", "psnr", "ssim",
+                           "max_abs_error", "encode_mbps", "decode_mbps")
 RECONSTRUCTION_SUFFIX = "_reconstruction.nii.gz"
 COLUMNS = ("image", "status", "codec", "shape", "bits_stored", "compressed_bytes", "bpp", "compression_ratio",
            "space_saving", "psnr", "ssim", "max_abs_error", "encode_seconds")
@@ -93,27 +102,39 @@ class CompressionEvaluator:
         self.device, self.bundle_root, self.image_key = device, bundle_root, image_key
 
     def run(self) -> list[dict[str, Any]]:
-        table = self.output_dir / METRICS_FILE
-        if table.exists():
-            raise OutputExistsError(f"output {table} already exists")
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        rows = []
-        with weights_from(self.bundle_root):
-            for item in self.dataset:
-                path = Path(item[self.image_key])
-                try:
-                    row = compress_one(path, self.output_dir, self.codec, self.params, self.device)
-                    logger.info("%s: %.3f bpp, PSNR %.2f dB", path.name, row["bpp"], row["psnr"])
-                except MedCompError as error:
-                    logger.warning("skipped %s: %s", path.name, error)
-                    row = {"status": f"skipped: {error}"}
-                rows.append({"image": path.name, **row})
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write(table, text.getvalue().encode())
-        return rows
+        return run_per_image(self.dataset, self.image_key, self.output_dir / METRICS_FILE, COLUMNS,
+                             self.bundle_root, self.measure)
+
+    def measure(self, path: Path) -> list[dict[str, Any]]:
+        row = compress_one(path, self.output_dir, self.codec, self.params, self.device)
+        logger.info("%s: %.3f bpp, PSNR %.2f dB", path.name, row["bpp"], row["psnr"])
+        return [row]
+
+
+def run_per_image(dataset: Sequence[Mapping[str, Any]], image_key: str, table: Path, columns: Sequence[str],
+                  bundle_root: str | os.PathLike | None,
+                  measure: Callable[[Path], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """``measure`` each item's image into rows, an unreadable or uncodable one into a ``skipped`` row; write
+    the rows as the CSV ``table`` (refused before any work if it exists)."""
+    if table.exists():
+        raise OutputExistsError(f"output {table} already exists")
+    table.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with weights_from(bundle_root):
+        for item in dataset:
+            path = Path(item[image_key])
+            try:
+                measured = measure(path)
+            except MedCompError as error:
+                logger.warning("skipped %s: %s", path.name, error)
+                measured = [{"status": f"skipped: {error}"}]
+            rows += [{"image": path.name, **row} for row in measured]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(table, text.getvalue().encode())
+    return rows
 
 
 def run_inference(dataset_dir: str | os.PathLike, output_dir: str | os.PathLike, codec: str,
@@ -121,3 +142,95 @@ def run_inference(dataset_dir: str | os.PathLike, output_dir: str | os.PathLike,
                   bundle_root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """What the bundle's inference does, without its config: every image of ``dataset_dir`` into ``output_dir``."""
     return CompressionEvaluator(dataset_items(dataset_dir), output_dir, codec, params, device, bundle_root).run()
+
+
+def rate_distortion_rows(volume: Any, codec: str, params: dict[str, Any] | None = None,
+                         references: Sequence[str] = CLASSICAL_CODECS) -> list[dict[str, Any]]:
+    """``codec`` on one volume, then each reference codec rate-controlled to the same whole-file bpp.
+
+    A reference that cannot reach that rate (JPEG on small 12-bit images) gets a ``skipped`` row.
+    """
+    from .bench.ratedistortion import rd_point
+    from .codecs import get_codec
+
+    def row(name: str, chosen: dict[str, Any]) -> dict[str, Any]:
+        point = rd_point(volume, get_codec(name), chosen)
+        return {**point, "codec": name, "status": "ok", "params": json.dumps(point["params"], sort_keys=True)}
+
+    rows = [row(codec, params or {})]
+    for reference in references:
+        try:
+            matched = api.compress(volume, codec=reference, bpp=rows[0]["file_bpp"])
+            rows.append(row(reference, matched.params))
+        except MedCompError as error:
+            rows.append({"codec": reference, "status": f"skipped: {error}"})
+    return rows
+
+
+class RateDistortionEvaluator:
+    """The ``evaluator`` of ``configs/evaluate.json``: the bundle's codec against JPEG and JPEG 2000 at the same
+    bpp on every ``dataset`` item, one row per codec and image in ``output_dir/rate_distortion.csv``.
+
+    Nothing is written but the CSV, which is never overwritten; unreadable images are listed as skipped.
+    """
+
+    def __init__(self, dataset: Sequence[Mapping[str, Any]], output_dir: str | os.PathLike, codec: str,
+                 params: dict[str, Any] | None = None, references: Sequence[str] = CLASSICAL_CODECS,
+                 bundle_root: str | os.PathLike | None = None, image_key: str = "image"):
+        self.dataset, self.output_dir, self.codec, self.params = dataset, Path(output_dir), codec, params
+        self.references, self.bundle_root, self.image_key = tuple(references), bundle_root, image_key
+
+    def run(self) -> list[dict[str, Any]]:
+        return run_per_image(self.dataset, self.image_key, self.output_dir / RATE_DISTORTION_FILE,
+                             RATE_DISTORTION_COLUMNS, self.bundle_root, self.measure)
+
+    def measure(self, path: Path) -> list[dict[str, Any]]:
+        rows = rate_distortion_rows(api.read(path), self.codec, self.params, self.references)
+        for row in rows:
+            if row["status"] == "ok":
+                logger.info("%s %s: %.3f bpp, PSNR %.2f dB", path.name, row["codec"], row["file_bpp"], row["psnr"])
+        return rows
+
+
+class BundleTrainer:
+    """The ``trainer`` of ``configs/train.json``: train ``codec``'s network on the images of ``dataset_dir`` and
+    write the bundle weights to ``output``, never over an existing file unless ``force``.
+
+    ``budget`` is the training length: ``{"steps": n}`` for the block codecs
+    (:func:`.training.lossy.train`), ``{"epochs": n}`` for ``mlp-huffman``
+    (:func:`.training.mlp_huffman.pretrain`), ``{"steps": n}`` Adam steps for ``learned-lossless``
+    (:func:`.training.learned_lossless.pretrain`).  Unreadable files are logged and skipped.
+    """
+
+    def __init__(self, dataset_dir: str | os.PathLike, codec: str, output: str | os.PathLike,
+                 budget: Mapping[str, int], seed: int = 0, force: bool = False):
+        self.dataset_dir, self.codec, self.output = dataset_dir, codec, Path(output)
+        self.budget, self.seed, self.force = dict(budget), seed, force
+
+    def run(self) -> dict[str, Any]:
+        from .codecs import get_codec
+        from .codecs.learned_block import LearnedBlockCodec
+        from .training import learned_lossless, lossy, mlp_huffman
+        from .training.blocks import training_blocks
+        from .training.images import folder_volumes
+
+        if self.output.exists() and not self.force:
+            raise OutputExistsError(f"output {self.output} already exists (force=True to overwrite)")
+        codec = get_codec(self.codec)
+        images = folder_volumes(self.dataset_dir)
+        pretraining = {"mlp-huffman": mlp_huffman, "learned-lossless": learned_lossless}  # the predictive codecs
+        if isinstance(codec, LearnedBlockCodec):
+            blocks = training_blocks(lossy.BLOCKS_PER_IMAGE, self.seed, images)
+            network, prior, summary = lossy.train(codec, seed=self.seed, blocks=blocks, **self.budget)
+            weights = lossy.weights_bytes(network, prior)
+        elif codec.name in pretraining:
+            module = pretraining[codec.name]
+            model, summary = module.pretrain(seed=self.seed, images=images, **self.budget)
+            weights = module.weights_bytes(model)
+        else:
+            raise MedCompError(f"codec {self.codec!r} has no network to train")
+        atomic_write(self.output, weights, force=self.force)
+        summary["sha256"] = hashlib.sha256(weights).hexdigest()
+        logger.info("wrote %s (sha256 %s) after %s s on %s", self.output, summary["sha256"][:12],
+                    summary["seconds"], "; ".join(summary["images"]))
+        return summary

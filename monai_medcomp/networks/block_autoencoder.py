@@ -2,7 +2,8 @@
 
 MONAI's bundle tools (``verify_net_in_out``, ``ckpt_export``) build a network from keyword arguments
 and call ``forward`` on a tensor.  This class builds the same modules as the codecs do, so a bundle's
-``model.pt`` state loads into it unchanged; ``forward`` reconstructs without quantisation.
+``model.pt`` state loads into it unchanged; ``forward`` reconstructs without quantisation, and
+``compress`` / ``decompress`` (from :class:`.ConvAutoencoder`) give the codec's latent bitstream.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ class AnchoredMLP(nn.Module):
     The inputs are neighbours minus a reference prediction, so an all-zero input is a flat
     neighbourhood; anchoring makes the network keep the reference there exactly (a background of
     zeros stays predicted as zeros) while its hidden biases still shape the response elsewhere.
+    A building block of :class:`CausalPredictorMLP`, with no bitstream of its own.
     """
 
     def __init__(self, in_channels: int, out_channels: int = 1, hidden_channels: Sequence[int] = (32, 16)):
@@ -38,6 +39,10 @@ class CausalPredictorMLP(nn.Module):
 
     Channel ``c`` also receives ``2 * c`` features of the earlier channels of the same pixel, so its
     network has ``in_channels + 2 * c`` inputs.  Grey images use the first network only.
+
+    No ``compress`` / ``decompress``: a prediction needs the already-decoded neighbours, so the
+    bitstream (Huffman-coded prediction residuals plus the network's quantised weights) belongs to
+    the whole image and is written by the predictive codec (``monai_medcomp.codecs.predictive``).
 
     Args:
         in_channels: number of causal neighbours (the paper's prediction size, 60).

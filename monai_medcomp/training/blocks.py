@@ -7,10 +7,14 @@ are skipped.  Seeded: the same seed gives the same blocks.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
 from ..codecs.blocks import BLOCK
-from ..data import training_images
+from ..errors import MedCompError
+from ..volume import Volume
+from .images import pool_volumes
 
 
 def normalised_planes(array: np.ndarray) -> tuple[np.ndarray, int]:
@@ -21,12 +25,14 @@ def normalised_planes(array: np.ndarray) -> tuple[np.ndarray, int]:
     return (planes / ((1 << bits) - 1)).astype(np.float32), bits
 
 
-def training_blocks(per_image: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    """(N, 1, 32, 32) float32 blocks, up to ``per_image`` from each pool image, and a line per image used."""
+def training_blocks(per_image: int, seed: int, images: Iterable[tuple[str, Volume]] | None = None
+                    ) -> tuple[np.ndarray, list[str]]:
+    """(N, 1, 32, 32) float32 blocks, up to ``per_image`` from each image (default: the training pool),
+    and a line per image used."""
     rng = np.random.default_rng(seed)
     blocks, used = [], []
-    for sample in training_images():
-        planes, bits = normalised_planes(sample.load().array)
+    for label, volume in pool_volumes() if images is None else images:
+        planes, bits = normalised_planes(volume.array)
         count, rows, cols = planes.shape
         if rows < BLOCK or cols < BLOCK:
             continue
@@ -34,5 +40,7 @@ def training_blocks(per_image: int, seed: int) -> tuple[np.ndarray, list[str]]:
                     rng.integers(0, cols - BLOCK + 1, 4 * per_image))
         kept = [b for b in (planes[p, r:r + BLOCK, c:c + BLOCK] for p, r, c in picks) if b.max() > b.min()][:per_image]
         blocks += kept
-        used.append(f"{sample.name} ({sample.source} {sample.filename}, {bits}-bit): {len(kept)} blocks")
+        used.append(f"{label}, {bits}-bit: {len(kept)} blocks")
+    if not blocks:
+        raise MedCompError("no image to train on has a 32x32 block that is not flat")
     return np.stack(blocks)[:, None], used

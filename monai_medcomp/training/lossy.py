@@ -94,15 +94,21 @@ class AdversarialTrainer:
         return F.binary_cross_entropy_with_logits(score, torch.ones_like(score))
 
 
-def train(codec: LearnedBlockCodec, steps: int, seed: int) -> tuple[torch.nn.Module, np.ndarray, dict[str, Any]]:
-    """The trained network, its latent prior and a summary of the run."""
+def train(codec: LearnedBlockCodec, steps: int, seed: int,
+          blocks: tuple[np.ndarray, list[str]] | None = None) -> tuple[torch.nn.Module, np.ndarray, dict[str, Any]]:
+    """The trained network, its latent prior and a summary of the run.
+
+    ``blocks``: what :func:`.blocks.training_blocks` returns for other images than the training pool (a
+    quarter of them, at most 512, are held out for the final loss).
+    """
     torch.manual_seed(seed)
     start = time.perf_counter()
-    blocks, used = training_blocks(BLOCKS_PER_IMAGE, seed)
+    blocks, used = training_blocks(BLOCKS_PER_IMAGE, seed) if blocks is None else blocks
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(blocks), generator=generator)
     data = torch.from_numpy(blocks)[order]
-    validation, data = data[:VALIDATION_BLOCKS], data[VALIDATION_BLOCKS:]
+    held_out = min(VALIDATION_BLOCKS, len(data) // 4)
+    validation, data = data[:held_out], data[held_out:]
     network = codec.build_network()
     levels = 1 << codec.latent_bits(codec.training_bits)
     adversarial = getattr(codec, "adversarial", None)
@@ -147,6 +153,13 @@ def train(codec: LearnedBlockCodec, steps: int, seed: int) -> tuple[torch.nn.Mod
     return network, prior, summary
 
 
+def weights_bytes(network: torch.nn.Module, prior: np.ndarray) -> bytes:
+    """The bundle's ``model.pt``, saved from memory (a file name would end up inside the archive)."""
+    buffer = io.BytesIO()
+    torch.save({"network": network.state_dict(), "prior": torch.from_numpy(prior)}, buffer)
+    return buffer.getvalue()
+
+
 def report_markdown(summary: dict[str, Any], command: str) -> str:
     images = "\n".join(f"- {line}" for line in summary["images"])
     method = (f"encoder/generator pixel-loss ({summary['pixel_loss']}) pretraining for {summary['warmup_steps']} "
@@ -187,11 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     codec = get_codec(args.codec)
     network, prior, summary = train(codec, args.steps, args.seed)
-    buffer = io.BytesIO()  # saved from memory: a file name would end up inside the archive
-    torch.save({"network": network.state_dict(), "prior": torch.from_numpy(prior)}, buffer)
+    weights = weights_bytes(network, prior)
     root = Path(args.bundles) / codec.bundle
-    atomic_write(root / "models" / "model.pt", buffer.getvalue(), force=args.force)
-    summary["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    atomic_write(root / "models" / "model.pt", weights, force=args.force)
+    summary["sha256"] = hashlib.sha256(weights).hexdigest()
     print(json.dumps({k: v for k, v in summary.items() if k != "images"}, indent=1))
     command = f"python -m monai_medcomp.training.lossy --codec {args.codec} --steps {args.steps}" + (
         f" --seed {args.seed}" if args.seed != SEED else "")

@@ -18,14 +18,16 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
 
 from ..codecs.causal import CausalContext, CodingPlanes
 from ..codecs.mlp_predictor import MLPHuffmanOptions, build_model, clip_features, input_shift, training_data
-from ..data import training_images
 from ..fileio import atomic_path, atomic_write
+from ..volume import Volume
+from .images import pool_volumes
 from .predictor import fit_regressor
 
 SLICES_PER_VOLUME = 12
@@ -52,14 +54,14 @@ def slice_examples(image: np.ndarray, bits: int, options: MLPHuffmanOptions,
     return examples
 
 
-def pool_examples(options: MLPHuffmanOptions, seed: int) -> tuple[list[list[tuple[np.ndarray, np.ndarray]]],
-                                                                  list[str]]:
-    """Examples per network (grey/first channel, second, third) from evenly spaced slices of the pool."""
+def pool_examples(options: MLPHuffmanOptions, seed: int, images: Iterable[tuple[str, Volume]] | None = None
+                  ) -> tuple[list[list[tuple[np.ndarray, np.ndarray]]], list[str]]:
+    """Examples per network (grey/first channel, second, third) from evenly spaced slices of ``images``
+    ((label, Volume) pairs; default: the training pool)."""
     rng = np.random.default_rng(seed)
     per_net: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(CHANNELS)]
     used = []
-    for sample in training_images():
-        volume = sample.load()
+    for label, volume in pool_volumes() if images is None else images:
         array = volume.array.astype(np.int64) - int(volume.array.min())
         bits = max(1, int(array.max()).bit_length())
         picks = np.unique(np.linspace(0, volume.num_slices - 1, min(SLICES_PER_VOLUME, volume.num_slices)).round())
@@ -71,19 +73,24 @@ def pool_examples(options: MLPHuffmanOptions, seed: int) -> tuple[list[list[tupl
             for channel, example in enumerate(slice_examples(image, bits, options, rng)):
                 per_net[channel].append(example)
             kept += 1
-        used.append(f"{sample.name} ({sample.source} {sample.filename}): {kept} slices")
+        used.append(f"{label}: {kept} slices")
     return per_net, used
 
 
-def pretrain(epochs: int = EPOCHS, seed: int = SEED) -> tuple[torch.nn.Module, dict]:
-    """The pretrained network (three channels) and a summary of how it was made."""
+def pretrain(epochs: int = EPOCHS, seed: int = SEED, images: Iterable[tuple[str, Volume]] | None = None
+             ) -> tuple[torch.nn.Module, dict]:
+    """The pretrained network (three channels) and a summary of how it was made; ``images`` as in
+    :func:`pool_examples`.  A network no image of its channel reached keeps its start: the reference."""
     torch.manual_seed(seed)
     options = MLPHuffmanOptions(start="scratch", seed=seed)
     start = time.perf_counter()
-    per_net, used = pool_examples(options, seed)
+    per_net, used = pool_examples(options, seed, images)
     model = build_model(options, CHANNELS)
     losses = []
     for channel, examples in enumerate(per_net):
+        if not examples:  # e.g. grey images only: the colour networks stay at their start
+            losses.append(float("nan"))
+            continue
         features = torch.from_numpy(np.concatenate([f for f, _ in examples]))
         targets = torch.from_numpy(np.concatenate([t for _, t in examples]))
         losses.append(fit_regressor(model.nets[channel], features, targets, epochs=epochs, seed=seed + channel))
@@ -94,6 +101,13 @@ def pretrain(epochs: int = EPOCHS, seed: int = SEED) -> tuple[torch.nn.Module, d
                "torch": torch.__version__, "threads": torch.get_num_threads(), "images": used,
                "date": datetime.date.today().isoformat()}
     return model, summary
+
+
+def weights_bytes(model: torch.nn.Module) -> bytes:
+    """The bundle's ``model.pt``, saved from memory (a file name would end up inside the archive)."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getvalue()
 
 
 def report_markdown(summary: dict, command: str) -> str:
@@ -135,10 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model, summary = pretrain(args.epochs, args.seed)
-    weights = io.BytesIO()  # saved from memory: a file name would end up inside the archive
-    torch.save(model.state_dict(), weights)
-    atomic_write(args.out, weights.getvalue(), force=args.force)
-    summary["sha256"] = hashlib.sha256(weights.getvalue()).hexdigest()
+    weights = weights_bytes(model)
+    atomic_write(args.out, weights, force=args.force)
+    summary["sha256"] = hashlib.sha256(weights).hexdigest()
     print(json.dumps(summary, indent=1))
     if args.report:
         command = "python -m monai_medcomp.training.mlp_huffman --out " + args.out + (

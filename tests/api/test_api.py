@@ -57,3 +57,10 @@ def test_info_reads_only_the_header(tmp_path, mr_volume):
     details = mc.info(tmp_path / "mr.mcz")
     assert details["codec"] == "png" and details["num_chunks"] == 10 and details["shape"] == [10, 64, 64]
     assert details["container_overhead_bytes"] < 0.05 * details["file_bytes"]
+
+
+def test_decoder_options_without_an_output_are_refused(mr_volume):
+    """A mistyped keyword (``params=`` for ``decode_params=``) must not be ignored silently."""
+    result = mc.compress(mr_volume, None, "jpegls")
+    with pytest.raises(TypeError, match="no output path"):
+        mc.decompress(result.data, params={"stages": 1})

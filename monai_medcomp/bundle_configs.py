@@ -1,0 +1,608 @@
+"""Write every learned codec's MONAI bundle files from one table, so that the bundles cannot drift apart.
+
+    python -m monai_medcomp.bundle_configs --root .
+
+For each bundle in :data:`BUNDLES` this writes ``configs/metadata.json`` (MONAI's schema fields, the
+installed versions, ``eval_metrics`` copied per image from the bundle's benchmark:
+``benchmarks/seed_lossy.json``, ``benchmarks/lossless.json`` or ``benchmarks/learned_lossless.json``),
+``configs/inference.json``, ``configs/evaluate.json``, ``configs/train.json``, ``configs/logging.conf``,
+``docs/README.md``, and copies ``configs/meta_schema.json`` (the one schema every bundle ships, so
+each zip checks offline) and ``LICENSE`` from the first bundle, ``cnn_ae``.  The weights
+(``models/model.pt``) and their training record (``docs/training.md``) come from
+:mod:`monai_medcomp.training` and are never touched here.  A source-checkout tool: it reads the
+repository's ``benchmarks/`` and ``bundles/``.  Files whose text changed are only replaced with
+``--force``; a missing benchmark stops it before it writes anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.metadata
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .codecs import get_codec
+from .codecs.context_model import LOG_UNIT, SCALE_FEATURES_2D, SCALE_FEATURES_3D, SCALE_FLOOR, ilog
+from .data import evaluation_images, get_sample
+from .errors import MedCompError
+from .fileio import atomic_write
+
+SHARED_FROM = "cnn_ae"  # the bundle whose schema and licence every bundle ships a copy of
+VERSION = "0.1.0"
+CHANGELOG = {"0.1.0": "first bundle: weights trained on the MedComp training pool; inference writing .mcz, "
+                      "reconstructions and metrics; rate-distortion evaluation against JPEG and JPEG 2000; "
+                      "training from a data folder"}
+REQUIRED_PACKAGES = ("imagecodecs", "pydicom", "nibabel", "constriction")
+TRAINING_POOL = ("MedComp training pool (monai_medcomp.data.training_images()): real acquisitions shipped in the "
+                 "pydicom-data, pydicom, nibabel, nilearn and scikit-image packages, e.g. pydicom-data "
+                 "bad_sequence.dcm, eCT_Supplemental.dcm, OBXXXX1A.dcm, gdcm-US-ALOKA-16.dcm, "
+                 "color3d_jpeg_baseline.dcm; {how} (docs/training.md). No evaluation image was used for training.")
+LOSSY_USE = ("Research on learned compression of medical images and its effect on downstream models. "
+             "Lossy: not for primary diagnosis.")
+LOSSLESS_USE = ("Lossless archiving and transfer of medical images, and research on learned lossless coding: "
+                "every decoded pixel equals the stored integer.")
+LOGGING_CONF = """[loggers]
+keys=root,openjpeg
+
+[handlers]
+keys=consoleHandler
+
+[formatters]
+keys=fullFormatter
+
+[logger_root]
+level=INFO
+handlers=consoleHandler
+
+[logger_openjpeg]
+level=WARNING
+handlers=
+qualname=openjpeg
+
+[handler_consoleHandler]
+class=StreamHandler
+level=INFO
+formatter=fullFormatter
+args=(sys.stdout,)
+
+[formatter_fullFormatter]
+format=%(asctime)s - %(name)s - %(levelname)s - %(message)s
+"""
+SLICE_LAYOUT = "3D volumes are coded slice by slice, RGB images plane by plane."
+BLOCK_NETWORK_USE = ("`inferer` (a `SliceInferer` with 32x32 windows) runs it on a channel-first volume in a "
+                     "MONAI evaluator.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    """What differs between bundles: the codec, the network that holds its weights, and how it was trained."""
+
+    folder: str
+    codec: str
+    network: dict[str, Any]  # network_def without _target_'s module path
+    summary: str  # one paragraph for the README and the metadata description
+    train_budget: dict[str, int]  # the default (small) budget of configs/train.json
+    override: str | None = None  # another codec that runs from these weights (inference override)
+    benchmark: str = "seed_lossy.json"  # the file of benchmarks/ that eval_metrics is copied from
+    training_sample: str = "600 random 32x32 blocks per image"  # what training took from each pool image
+    layout: str = SLICE_LAYOUT  # how volumes and colour images are coded (README)
+    network_use: str = BLOCK_NETWORK_USE  # what network_def's inferer runs on (README)
+    images: str = "2D medical image slices"  # what the codec compresses (metadata task)
+
+    @property
+    def lossless(self) -> bool:
+        return get_codec(self.codec).lossless
+
+
+def _block_net(target: str, **kwargs: Any) -> dict[str, Any]:
+    return {"_target_": f"monai_medcomp.networks.{target}", "spatial_dims": 2, "in_channels": 1, "out_channels": 1,
+            **kwargs}
+
+
+_CNN_AE = dict(latent_channels=2, encoder_channels=[32, 16], downsamples=2)
+_GAN_AE = _block_net("EncoderGenerator", latent_channels=2, encoder_channels=[32, 16], features=32, residual_blocks=3)
+_GAN = _block_net("DownsampledBlockGAN", features=32, residual_blocks=3)
+_BLOCK_STEPS = {"steps": 200}
+_GAN_SUMMARY = ("No learned encoder: the latent of each 32x32 block is the block averaged over 4x4 pixels (8x8 "
+                "values at the data's full bit depth, 1/16 of the raw bits), and a ResNet-like generator "
+                "(`monai_medcomp.networks.DownsampledBlockGAN`) restores the detail a bilinear upsampling misses; "
+                "trained with a pixel loss, then adversarially as a {kind} (paper, Figures 8 and 9).")
+_GAN_AE_SUMMARY = ("A max-pooling convolutional encoder takes each 32x32 block to a 2x8x8 latent in [0, 1], "
+                   "quantised to bits/16 per pixel; a ResNet-like generator decodes it "
+                   "(`monai_medcomp.networks.EncoderGenerator`). Trained with an {loss} pixel loss, then with "
+                   "a {kind} discriminator added (paper, Figure 10).")
+
+BUNDLES = [
+    Bundle("mlp_huffman", "mlp-huffman",
+           {"_target_": "monai_medcomp.networks.CausalPredictorMLP", "in_channels": 60, "out_channels": 3,
+            "hidden_channels": [32, 16]},
+           "Lossless predictive coding (paper, Figure 3): a small ReLU MLP per colour channel predicts each pixel "
+           "from 60 already-coded causal neighbours, and the prediction residuals are canonical-Huffman coded. "
+           "The bundle's weights are the generic start: encoding fine-tunes them on each image for a few epochs "
+           "and stores only the quantised change (or nothing, when the bundle weights alone code a slice "
+           "smaller). `network_def` (`monai_medcomp.networks.CausalPredictorMLP`) takes a batch of "
+           "(3 channels, 64 features) causal contexts and its `forward` returns the (batch, 3) predicted offsets "
+           "from the reference prediction, in units of the channel's input scale: a prediction, not an image.",
+           {"epochs": 5}, benchmark="lossless.json",
+           training_sample="16384 random pixels from each of up to 12 slices per image",
+           layout="3D volumes are coded slice by slice; the colour channels of an RGB image in turn, each also "
+                  "predicted from the earlier channels of the same pixel.",
+           network_use="`inferer` (a `SimpleInferer`) runs it on a batch of causal contexts."),
+    Bundle("learned_lossless", "learned-lossless",
+           {"_target_": "monai_medcomp.networks.LaplaceScaleRegression", "spatial_dims": 3,
+            "in_channels": SCALE_FEATURES_2D, "out_channels": 1, "later_channels": SCALE_FEATURES_3D},
+           "Lossless and near-lossless predictive coding with a probability distribution per pixel: a Laplace "
+           "whose mean comes from a linear predictor on the 24 nearest causal neighbours and, in a volume, the "
+           "3x3 co-located neighbourhood of the previous slice (fitted per slab by least squares, stored in "
+           "Q12), and whose scale comes from a learned log-scale regression on the integer log-magnitudes of "
+           "nearby residuals and gradients; constriction's ANS coder codes each pixel with it. The regression's "
+           "Q8 integer weights are this bundle's `models/model.pt`, pretrained on the training pool; its level "
+           "only ranks pixels into scale classes, and each slab stores the Laplace scale and bias of each class. "
+           "`codec_params` takes `{\"max_error\": D}` for near-lossless coding with |error| <= D at every pixel. "
+           "`network_def` (`monai_medcomp.networks.LaplaceScaleRegression`) takes a batch of "
+           f"{SCALE_FEATURES_2D} integer log features (first slice of a slab) or {SCALE_FEATURES_3D} (later "
+           "slices) and its `forward` returns the (batch, 1) predicted log2 scale in 1/8 octave, whose floor is "
+           "the level the codec computes in integers: a scale, not an image.",
+           {"steps": 50}, benchmark="learned_lossless.json",
+           training_sample=("16384 random pixels of first slices and as many of later slices from each of up to "
+                            "3 slabs of 8 slices per image"),
+           layout=("3D volumes are coded in slabs of 8 slices, each slab an independently decodable chunk and "
+                   "each slice also predicted from the one before; the colour channels of an RGB image are "
+                   "coded as the planes of a slab in the same way."),
+           network_use="`inferer` (a `SimpleInferer`) runs it on a batch of per-pixel scale features.",
+           images="medical images, 2D slices and 3D volumes"),
+    Bundle("cnn_ae", "cnn-ae", _block_net("BlockAutoencoder", **_CNN_AE, decoder_channels=[64, 32]),
+           "The paper's convolutional autoencoder (Figure 6): each 32x32 block of a slice is encoded by a "
+           "max-pooling convolutional encoder to a 2x8x8 latent in [0, 1], quantised to bits/16 per pixel "
+           "(16:1 before the file's header), and decoded by bilinear upsampling and convolutions "
+           "(`monai_medcomp.networks.BlockAutoencoder`).",
+           _BLOCK_STEPS),
+    Bundle("cnn_ae_ft", "cnn-ae-ft", _block_net("BlockAutoencoder", **_CNN_AE, decoder_channels=[10, 10]),
+           "The CNN-AE encoder with a shallow decoder of 1,191 weights (paper, Figure 11) that is fine-tuned on "
+           "each slice at encode time; the tuned decoder is stored in the file as float16 and counts in its size "
+           "(`monai_medcomp.networks.BlockAutoencoder` with `decoder_channels=[10, 10]`).",
+           _BLOCK_STEPS),
+    Bundle("cnn_rnn_ae", "cnn-rnn-ae",
+           _block_net("ResidualBlockAutoencoder", stages=3, latent_channels=2, encoder_channels=[16, 16, 16],
+                      decoder_channels=[32, 16, 16], downsamples=3),
+           "Three residual autoencoder stages (paper, Figure 7): each codes what the earlier stages left of a "
+           "32x32 block, to a 2x4x4 latent; a file decodes progressively (`stages` 1, 2 or 3 at decode time) "
+           "(`monai_medcomp.networks.ResidualBlockAutoencoder`).",
+           _BLOCK_STEPS),
+    Bundle("gan_wgan", "gan-wgan", _GAN, _GAN_SUMMARY.format(kind="WGAN"), _BLOCK_STEPS),
+    Bundle("gan_dcgan", "gan-dcgan", _GAN, _GAN_SUMMARY.format(kind="DCGAN"), _BLOCK_STEPS),
+    Bundle("gan_ae_l1_wgan", "gan-ae-l1-wgan", _GAN_AE, _GAN_AE_SUMMARY.format(loss="L1", kind="WGAN"), _BLOCK_STEPS),
+    Bundle("gan_ae_l2_wgan", "gan-ae-l2-wgan", _GAN_AE, _GAN_AE_SUMMARY.format(loss="L2", kind="WGAN"), _BLOCK_STEPS,
+           override="gan-ae-ft"),
+    Bundle("gan_ae_l1_dcgan", "gan-ae-l1-dcgan", _GAN_AE, _GAN_AE_SUMMARY.format(loss="L1", kind="DCGAN"),
+           _BLOCK_STEPS),
+    Bundle("gan_ae_l2_dcgan", "gan-ae-l2-dcgan", _GAN_AE, _GAN_AE_SUMMARY.format(loss="L2", kind="DCGAN"),
+           _BLOCK_STEPS),
+]
+
+OVERRIDE_NOTE = ("`gan-ae-ft` runs from this bundle's weights: the gan-ae-l2-wgan network with its generator's "
+                 "output stage (last batch norm and output convolution, 353 weights) fine-tuned on each slice at "
+                 "encode time and stored in the file as float16. gan-ae-l2-wgan was chosen as the best GAN-AE on "
+                 "held-out training-pool blocks, never on the evaluation images. Run it with the inference "
+                 "override `--codec gan-ae-ft`.")
+
+
+# ---------------------------------------------------------------- measured figures
+
+def sample_file(name: str) -> str:
+    sample = get_sample(name)
+    return f"{sample.source} {sample.filename}" + (" (first volume)" if sample.volume_index is not None else "")
+
+
+def _evaluation_names() -> set[str]:
+    return {sample.name for sample in evaluation_images()}
+
+
+def lossy_metrics(seed_lossy: dict[str, Any], codec: str) -> dict[str, Any]:
+    """Per evaluation image: shape, bit depth, PSNR, SSIM, bpp (fixed rate and entropy coded); and their means."""
+    per_image = {}
+    for name, image in seed_lossy["images"].items():
+        figures = image["codecs"].get(codec)
+        if name not in _evaluation_names() or figures is None:
+            continue
+        per_image[name] = {"file": sample_file(name), "shape": image["shape"], "bits_stored": image["bits_stored"],
+                           "psnr_db": round(figures["psnr"], 2), "ssim": round(figures["ssim"], 4),
+                           "bpp": round(figures["bpp"], 4), "bpp_entropy_coded": round(figures["bpp_entropy"], 4)}
+    run = seed_lossy["run"]
+    return {"description": f"Measured by {run['command']} (benchmarks/seed_lossy.json, {run['date']}, CPU) with the "
+                           "codec's default parameters (fixed-rate latents, entropy False) on the MedComp "
+                           "evaluation images; PSNR peak 2**bits_stored - 1; bpp of the whole .mcz file.",
+            "mean_psnr_db": round(statistics.fmean(v["psnr_db"] for v in per_image.values()), 2),
+            "mean_bpp": round(statistics.fmean(v["bpp"] for v in per_image.values()), 4),
+            "per_image": per_image}
+
+
+def lossless_rows(benchmark: str, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-image lossless rows of a benchmark file (both write :func:`.bench.lossless.lossless_row`'s rows)."""
+    if benchmark == "learned_lossless.json":  # the grey images, then the RGB ones, each with every setting
+        return results["lossless_rows"] + results["rgb_rows"]
+    return results["rows"]
+
+
+def lossless_metrics(benchmark: str, results: dict[str, Any], codec: str) -> dict[str, Any]:
+    """Per evaluation image: shape, bit depth, bpp of the file and of the payload, and whether it decoded exactly."""
+    per_image = {}
+    for row in lossless_rows(benchmark, results):
+        # the codec's default parameters: a setting is labelled by the codec name alone
+        if row["setting"] != codec or row["image"] not in _evaluation_names():
+            continue
+        per_image[row["image"]] = {"file": sample_file(row["image"]), "shape": row["shape"],
+                                   "bits_stored": row["bits_stored"], "bpp": round(row["file_bpp"], 4),
+                                   "payload_bpp": round(row["payload_bpp"], 4),
+                                   "bit_exact": not row["failed_slices"] and row["exact_slices"] == row["slices"]}
+    run = results["run"]
+    metrics = {"description": f"Measured by {run['command']} (benchmarks/{benchmark}, {run['date']}, CPU) with the "
+                              "codec's default parameters on the MedComp evaluation images; bpp of the whole .mcz "
+                              "file and of the codec payload; every slice decoded bit for bit.",
+               "bit_exact": all(v["bit_exact"] for v in per_image.values()),
+               "mean_bpp": round(statistics.fmean(v["bpp"] for v in per_image.values()), 4),
+               "per_image": per_image}
+    if benchmark == "learned_lossless.json":  # it also compares the codecs on the grey images in the same run
+        grey = results["lossless"]
+        metrics["grey_images"] = {
+            "description": "Mean file bpp over the grey evaluation images of every codec measured in the same run, "
+                           "and the ratio of the learned codec's mean to the reference's "
+                           f"(MedComp benchmarks/{Path(benchmark).with_suffix('.md')}).",
+            "reference": grey["reference"], "ratio": round(grey["mean"]["ratio"], 4),
+            "mean_bpp": {setting: round(bpp, 4) for setting, bpp in grey["mean"]["bpp"].items()}}
+    return metrics
+
+
+def eval_metrics(bundle: Bundle, benchmarks: Path) -> dict[str, Any]:
+    path = benchmarks / bundle.benchmark
+    if not path.is_file():
+        raise MedCompError(f"bundle {bundle.folder}: its measured figures come from {path}, which does not exist; "
+                           "run that benchmark first")
+    results = json.loads(path.read_text())
+    if bundle.lossless:
+        return lossless_metrics(bundle.benchmark, results, bundle.codec)
+    metrics = lossy_metrics(results, bundle.codec)
+    if bundle.override:  # the codec that runs from these weights with the inference override --codec
+        metrics["overrides"] = {bundle.override: lossy_metrics(results, bundle.override)}
+    return metrics
+
+
+# ---------------------------------------------------------------- configs
+
+def _tensor(kind: str, fmt: str, channels: int, shape: list[Any], value_range: list[float], patch: bool,
+            channel_def: dict[str, str]) -> dict[str, Any]:
+    return {"type": kind, "format": fmt, "modality": "CT, MR, CR, US, NM", "num_channels": channels,
+            "spatial_shape": shape, "dtype": "float32", "value_range": value_range, "is_patch_data": patch,
+            "channel_def": channel_def}
+
+
+SCALE_FEATURES = ("|residual| W", "|residual| N", "|residual| NW", "|residual| NE", "|residual| WW", "|residual| NN",
+                  "gradient W-NW", "gradient N-NW", "gradient NE-N", "gradient W-WW", "gradient N-NN",
+                  "sum of |residual| over the 12 nearest", "sum of |residual| over the 24 nearest",
+                  "previous slice: |residual| co-located", "previous slice: sum of |residual| over 3x3",
+                  "previous slice: co-located value - reference")
+
+
+def scale_features_format() -> dict[str, Any]:
+    """``LaplaceScaleRegression``: integer log features of one pixel in, its log2 scale in 1/8 octave out."""
+    names = {str(i): name + ("" if i < SCALE_FEATURES_2D else " (later slices only)")
+             for i, name in enumerate(SCALE_FEATURES)}
+    largest = int(ilog(np.array([np.iinfo(np.int64).max]))[0])  # ilog saturates
+    levels = [LOG_UNIT * float(np.log2(SCALE_FLOOR)), LOG_UNIT * 16.0]  # scales from the floor to 2**16
+    return {"inputs": {"image": _tensor("tensor", "integer log-magnitudes, 8 * log2(1 + |value|), of the pixel's "
+                                        f"causal residuals and gradients ({SCALE_FEATURES_2D} for the first slice "
+                                        f"of a slab, {SCALE_FEATURES_3D} for later slices)", SCALE_FEATURES_2D,
+                                        [], [0, largest], True, names)},
+            "outputs": {"pred": _tensor("tensor", "predicted log2 Laplace scale in 1/8 octave", 1, [], levels, True,
+                                        {"0": "scale level"})}}
+
+
+def network_data_format(bundle: Bundle) -> dict[str, Any]:
+    if bundle.network["_target_"].endswith(".LaplaceScaleRegression"):
+        return scale_features_format()
+    if bundle.lossless:
+        from .codecs.mlp_predictor import FEATURE_LIMIT
+
+        features = bundle.network["in_channels"] + 2 * (bundle.network["out_channels"] - 1)
+        channels = {"0": "grey or red", "1": "green", "2": "blue"}
+        return {"inputs": {"image": _tensor("tensor", "causal context: neighbours minus the reference prediction, "
+                                            "in units of the channel's input scale, zero-padded", 3, [features],
+                                            [-FEATURE_LIMIT, FEATURE_LIMIT], True, channels)},
+                "outputs": {"pred": _tensor("tensor", "predicted offset from the reference prediction", 3, [],
+                                            [-FEATURE_LIMIT, FEATURE_LIMIT], True, channels)}}
+    block = ["32*n", "32*n"]
+    return {"inputs": {"image": _tensor("image", "magnitude", 1, block, [0, 1], True, {"0": "image"})},
+            "outputs": {"pred": _tensor("image", "magnitude", 1, block, [0, 1], True, {"0": "reconstruction"})}}
+
+
+def metadata(bundle: Bundle, benchmarks: Path) -> dict[str, Any]:
+    import monai
+    import numpy
+    import torch
+
+    kind = "lossless" if bundle.lossless else "lossy"
+    description = (f"{bundle.summary} The bundle's inference compresses every NIfTI or DICOM image in dataset_dir "
+                   f"to a .mcz file with the monai_medcomp codec '{bundle.codec}', writes "
+                   "the reconstruction as NIfTI and a metrics CSV (bpp, compression ratio, PSNR, SSIM, max error) "
+                   "into output_dir.")
+    if bundle.override:
+        description += " " + OVERRIDE_NOTE
+    return {
+        "schema": "configs/meta_schema.json",
+        "version": VERSION,
+        "changelog": CHANGELOG,
+        "monai_version": monai.__version__,
+        "pytorch_version": torch.__version__.split("+")[0],
+        "numpy_version": numpy.__version__,
+        "required_packages_version": {"monai_medcomp": importlib.metadata.version("monai_medcomp"),
+                                      **{name: importlib.metadata.version(name) for name in REQUIRED_PACKAGES}},
+        "name": f"MedComp {bundle.codec} {kind} image compression",
+        "task": (f"{kind.capitalize()} compression of {bundle.images} (CT, MR, CR, US, NM)"
+                 + ("" if bundle.lossless else " at a fixed 16:1 rate")),
+        "description": description,
+        "authors": "MedComp developers",
+        "copyright": "Copyright (c) MedComp developers",
+        "data_source": TRAINING_POOL.format(how=bundle.training_sample),
+        "data_type": "dicom and nifti",
+        "image_classes": ("stored integers (8 to 16 bit, signed or not), grey or RGB, coded without loss"
+                          if bundle.lossless else
+                          "one grey channel, stored integers (8 to 16 bit) normalised to [0, 1] by their bit "
+                          "depth; RGB images are coded per channel"),
+        "intended_use": LOSSLESS_USE if bundle.lossless else LOSSY_USE,
+        "eval_metrics": eval_metrics(bundle, benchmarks),
+        "references": [f"MedComp benchmarks/{bundle.benchmark}",
+                       f"MedComp bundles/{bundle.folder}/docs/training.md"],
+        "network_data_format": network_data_format(bundle),
+    }
+
+
+def _dataset() -> dict[str, Any]:
+    return {"_target_": "monai.data.Dataset",
+            "data": {"_target_": "monai_medcomp.bundle_workflows.dataset_items", "dataset_dir": "@dataset_dir"}}
+
+
+def _codec_params(bundle: Bundle) -> dict[str, Any]:
+    return {} if bundle.lossless else {"entropy": False}
+
+
+def inference_config(bundle: Bundle) -> dict[str, Any]:
+    inferer = ({"_target_": "monai.inferers.SimpleInferer"} if bundle.lossless else
+               {"_target_": "monai.inferers.SliceInferer", "roi_size": [32, 32], "spatial_dim": 2,
+                "sw_batch_size": 64})
+    return {
+        "imports": ["$import torch"],
+        "bundle_root": ".",
+        "dataset_dir": "$@bundle_root + '/sample_data'",
+        "output_dir": "$@bundle_root + '/eval'",
+        "device": "$torch.device('cuda' if torch.cuda.is_available() else 'cpu')",
+        "codec": bundle.codec,
+        "codec_params": _codec_params(bundle),
+        "network_def": bundle.network,
+        "inferer": inferer,
+        "dataset": _dataset(),
+        "evaluator": {"_target_": "monai_medcomp.bundle_workflows.CompressionEvaluator", "dataset": "@dataset",
+                      "output_dir": "@output_dir", "codec": "@codec", "params": "@codec_params",
+                      "device": "@device", "bundle_root": "@bundle_root"},
+        "run": ["$@evaluator.run()"],
+    }
+
+
+def evaluate_config(bundle: Bundle) -> dict[str, Any]:
+    return {
+        "bundle_root": ".",
+        "dataset_dir": "$@bundle_root + '/sample_data'",
+        "output_dir": "$@bundle_root + '/eval_rd'",
+        "codec": bundle.codec,
+        "codec_params": _codec_params(bundle),
+        "references": ["jpeg", "jpeg2000"],
+        "dataset": _dataset(),
+        "evaluator": {"_target_": "monai_medcomp.bundle_workflows.RateDistortionEvaluator", "dataset": "@dataset",
+                      "output_dir": "@output_dir", "codec": "@codec", "params": "@codec_params",
+                      "references": "@references", "bundle_root": "@bundle_root"},
+        "run": ["$@evaluator.run()"],
+    }
+
+
+def train_config(bundle: Bundle) -> dict[str, Any]:
+    return {
+        "bundle_root": ".",
+        "dataset_dir": "$@bundle_root + '/train_data'",
+        "output_dir": "$@bundle_root + '/train_output'",
+        "codec": bundle.codec,
+        "budget": bundle.train_budget,
+        "seed": 0,
+        "force": False,
+        "trainer": {"_target_": "monai_medcomp.bundle_workflows.BundleTrainer", "dataset_dir": "@dataset_dir",
+                    "codec": "@codec", "output": "$@output_dir + '/models/model.pt'", "budget": "@budget",
+                    "seed": "@seed", "force": "@force"},
+        "run": ["$@trainer.run()"],
+    }
+
+
+# ---------------------------------------------------------------- README
+
+def _cell(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}"
+
+
+def results_table(metrics: dict[str, Any], lossless: bool) -> str:
+    if lossless:
+        lines = ["| image | file | shape | bits | bpp (file) | bpp (payload) | bit exact |",
+                 "|---|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {v['file']} | {'x'.join(map(str, v['shape']))} | {v['bits_stored']} | "
+                  f"{_cell(v['bpp'], 3)} | {_cell(v['payload_bpp'], 3)} | {'yes' if v['bit_exact'] else 'NO'} |"
+                  for name, v in metrics["per_image"].items()]
+        return "\n".join(lines)
+    lines = ["| image | file | shape | bits | bpp | bpp (entropy coded) | PSNR dB | SSIM |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {v['file']} | {'x'.join(map(str, v['shape']))} | {v['bits_stored']} | "
+              f"{_cell(v['bpp'], 3)} | {_cell(v['bpp_entropy_coded'], 3)} | {_cell(v['psnr_db'], 2)} | "
+              f"{_cell(v['ssim'], 3)} |"
+              for name, v in metrics["per_image"].items()]
+    return "\n".join(lines)
+
+
+def readme(bundle: Bundle, meta: dict[str, Any]) -> str:
+    metrics = meta["eval_metrics"]
+    lossless = bundle.lossless
+    title = "learned lossless compression" if lossless else "learned lossy compression"
+    nature = ("The codec is lossless: every decoded pixel equals the stored integer." if lossless else
+              "The codec is lossy: it is meant for research on learned compression and on how compressed inputs "
+              "affect downstream models, not for primary diagnosis.")
+    measured = (f"Mean {metrics['mean_bpp']:.3f} bpp, every image bit-exact." if lossless else
+                f"Mean {metrics['mean_psnr_db']:.2f} dB at {metrics['mean_bpp']:.3f} bpp.")
+    if "grey_images" in metrics:
+        grey = metrics["grey_images"]
+        measured += (f" Over the grey images, {bundle.codec} averages {grey['mean_bpp'][bundle.codec]:.3f} bpp and "
+                     f"{grey['reference']} {grey['mean_bpp'][grey['reference']]:.3f} (ratio {grey['ratio']:.3f}); "
+                     "`eval_metrics` > `grey_images` has the other codecs, and MedComp's "
+                     f"`benchmarks/{Path(bundle.benchmark).with_suffix('.md')}` the volumes, near-lossless and "
+                     "speed figures.")
+    rate_note = (" A lossless file's rate is set by the image, so JPEG and JPEG 2000 at that rate show what the "
+                 "same bits buy when loss is allowed." if lossless else "")
+    peak_note = ("" if lossless else "\nPSNR depends on the bit depth the file declares: a NIfTI has no "
+                 "`BitsStored`, so a 12-bit DICOM saved\nas NIfTI is measured against a 16-bit peak.\n")
+    entropy_note = ("" if lossless else " `codec_params` takes `{\"entropy\": true}` to code the same latents with "
+                    "the bundle's learned prior: the same pixels in fewer bytes (the table's entropy-coded bpp).")
+    budget = ", ".join(f"{key} {value}" for key, value in bundle.train_budget.items())
+    override = ""
+    if bundle.override:
+        extra = metrics["overrides"][bundle.override]
+        override = (f"\n## {bundle.override} from the same weights\n\n{OVERRIDE_NOTE}\n\n"
+                    "    python -m monai.bundle run --config_file configs/inference.json "
+                    "--meta_file configs/metadata.json \\\n"
+                    f"        --codec {bundle.override} --dataset_dir <folder> --output_dir <new folder>\n\n"
+                    f"Measured with `--codec {bundle.override}` "
+                    f"(`eval_metrics` > `overrides` > `{bundle.override}`): mean "
+                    f"{extra['mean_psnr_db']:.2f} dB at {extra['mean_bpp']:.3f} bpp (the tuned weights count).\n\n"
+                    + results_table(extra, False) + "\n")
+    return f"""# {bundle.folder}: {title} of medical image slices
+
+A MONAI bundle of MedComp's `{bundle.codec}` codec; in the codec registry: "{get_codec(bundle.codec).description}".
+
+{bundle.summary}
+
+{bundle.layout} {nature}
+
+## What inference does
+
+`configs/inference.json` lists every NIfTI or DICOM file (or DICOM series folder) in `dataset_dir` as
+its `dataset`; its `evaluator`, `monai_medcomp.bundle_workflows.CompressionEvaluator`, compresses each
+one and writes into `output_dir`:
+
+- `<name>.mcz`: the compressed image (MedComp container: geometry and source metadata kept; the
+  header records the SHA-256 of `models/model.pt`, so a file never decodes with other weights);
+- `<name>_reconstruction.nii.gz`: the decoded image with the original geometry;
+- `metrics.csv`: per image the status, codec, shape, bit depth, compressed bytes, bpp, compression
+  ratio, space saving, PSNR (peak `2**bits_stored - 1`), SSIM, max absolute error and encode time.
+
+Files that cannot be read are logged, listed in `metrics.csv` as `skipped: <reason>`, and the rest
+are processed. Nothing is overwritten: an existing `metrics.csv` stops the run before any work, and
+an image whose outputs already exist is skipped.
+
+The codec's own quantiser and bitstream do the compression, so the evaluator calls the MedComp API
+rather than `network_def` directly (`monai_medcomp.bundle_workflows.run_inference` does the same from
+Python). `network_def` (`{bundle.network['_target_']}`) holds the same modules and loads
+`models/model.pt` unchanged, which is what `verify_net_in_out` checks; {bundle.network_use}{entropy_note}
+
+## Rate-distortion evaluation
+
+`configs/evaluate.json` (`monai_medcomp.bundle_workflows.RateDistortionEvaluator`) codes each image
+of `dataset_dir` with `{bundle.codec}`, then with JPEG and JPEG 2000 rate-controlled to the same
+whole-file bpp, and writes `rate_distortion.csv` into `output_dir`: per image and codec the
+parameters, file and payload bpp, PSNR, SSIM, max absolute error and speed. A classical codec that
+cannot reach the rate (JPEG on small images) is listed as skipped.{rate_note}
+
+## Training
+
+`configs/train.json` (`monai_medcomp.bundle_workflows.BundleTrainer`) trains the codec's network on
+the NIfTI/DICOM images of `dataset_dir`, on the CPU, with a small default budget ({budget}: seconds
+to a minute), and writes `output_dir/models/model.pt`; it never overwrites an existing file unless
+`--force true`. The shipped weights were trained on the whole training pool with a larger budget:
+`docs/training.md` gives the command, the images and the weights' hash.
+
+## Data
+
+Trained on the MedComp training pool, `monai_medcomp.data.training_images()`: real acquisitions
+shipped in the pydicom-data, pydicom, nibabel, nilearn and scikit-image packages. No evaluation
+image was used.
+
+## Measured results
+
+Evaluation images, default parameters. {metrics['description']}
+The same figures are in `configs/metadata.json` under `eval_metrics`. {measured}
+
+{results_table(metrics, lossless)}
+{peak_note}{override}
+## Commands
+
+From this folder (the bundle root), with `monai_medcomp` installed:
+
+    python -m monai.bundle verify_metadata --meta_file configs/metadata.json --filepath configs/meta_schema.json
+    python -m monai.bundle verify_net_in_out --net_id network_def --meta_file configs/metadata.json --config_file configs/inference.json
+    python -m monai.bundle run --config_file configs/inference.json --meta_file configs/metadata.json \\
+        --logging_file configs/logging.conf --dataset_dir <folder of NIfTI/DICOM> --output_dir <new folder>
+    python -m monai.bundle run --config_file configs/evaluate.json --meta_file configs/metadata.json \\
+        --logging_file configs/logging.conf --dataset_dir <folder of NIfTI/DICOM> --output_dir <new folder>
+    python -m monai.bundle run --config_file configs/train.json --meta_file configs/metadata.json \\
+        --logging_file configs/logging.conf --dataset_dir <folder of NIfTI/DICOM> --output_dir <new folder>
+
+`configs/meta_schema.json` holds the fields of MONAI's bundle metadata schema that this bundle fills,
+so the metadata check needs no network. The codec takes its weights from `bundle_root` when that
+folder is named `{bundle.folder}`, so a downloaded copy of the bundle runs with its own `models/model.pt`.
+These files are written by `python -m monai_medcomp.bundle_configs` from one table for all bundles.
+
+## License
+
+Apache-2.0 (`LICENSE`).
+"""
+
+
+# ---------------------------------------------------------------- writing
+
+def bundle_files(bundle: Bundle, root: Path) -> dict[str, str]:
+    """Relative path -> text of every generated file of one bundle."""
+    meta = metadata(bundle, root / "benchmarks")
+
+    def as_json(value: Any) -> str:
+        return json.dumps(value, indent=4) + "\n"
+
+    return {"configs/metadata.json": as_json(meta),
+            "configs/inference.json": as_json(inference_config(bundle)),
+            "configs/evaluate.json": as_json(evaluate_config(bundle)),
+            "configs/train.json": as_json(train_config(bundle)),
+            "configs/logging.conf": LOGGING_CONF,
+            "configs/meta_schema.json": (root / "bundles" / SHARED_FROM / "configs" / "meta_schema.json").read_text(),
+            "docs/README.md": readme(bundle, meta),
+            "LICENSE": (root / "bundles" / SHARED_FROM / "LICENSE").read_text()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=".", help="the repository root (holds benchmarks/ and bundles/)")
+    parser.add_argument("--force", action="store_true", help="replace files whose text changed")
+    args = parser.parse_args(argv)
+    root = Path(args.root)
+    try:  # every bundle's text first: a missing benchmark stops the run before anything is written
+        files = [(bundle, bundle_files(bundle, root)) for bundle in BUNDLES]
+    except MedCompError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for bundle, texts in files:
+        for relative, text in texts.items():
+            path = root / "bundles" / bundle.folder / relative
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                continue
+            atomic_write(path, text.encode(), force=args.force)
+            print(f"wrote bundles/{bundle.folder}/{relative}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
