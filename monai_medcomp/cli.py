@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except MedCompError as error:
+    except (MedCompError, OSError) as error:  # OSError: what the file system refuses (name too long, permission)
         print(f"medcomp {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

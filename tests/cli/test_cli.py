@@ -79,6 +79,12 @@ def test_unknown_codec(tmp_path, capsys):
     assert not (tmp_path / "x.mcz").exists()
 
 
+def test_a_path_the_file_system_refuses_is_one_line(tmp_path, capsys):
+    code, _, err = run(capsys, "compress", tmp_path / ("x" * 300), tmp_path / "x.mcz", "--codec", "jpegls", "--quiet")
+    assert_one_line_error(code, err, "file name too long")
+    assert not (tmp_path / "x.mcz").exists()
+
+
 def test_float_data_is_refused(tmp_path, capsys):
     nib.save(nib.Nifti1Image(np.random.default_rng(0).random((8, 8, 2)).astype(np.float32), np.eye(4)),
              tmp_path / "float.nii.gz")
