@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import io
 import math
 import time
@@ -129,9 +130,11 @@ def weights_bytes(state: dict[str, torch.Tensor]) -> bytes:
     return buffer.getvalue()
 
 
-def report_markdown(summary: dict, command: str) -> str:
+def report_markdown(summary: dict, command: str, weights: bytes) -> str:
     lines = ["# learned-lossless: training record", "",
              f"Command: `{command}`", "",
+             f"Weights: `models/model.pt`, sha256 `{hashlib.sha256(weights).hexdigest()}` (what `.mcz` headers "
+             "record; the same command writes the same file).", "",
              f"Date: {datetime.date.today().isoformat()}; seed {summary['seed']}; {summary['steps']} Adam steps per "
              f"regression; {summary['seconds']} s on CPU.", "",
              "What is learned: the Q8 integer weights of the log-scale regression on the integer log-magnitudes "
@@ -155,14 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     args = parser.parse_args(argv)
     state, summary = pretrain(args.seed, steps=args.steps)
-    atomic_write(args.out, weights_bytes(state), force=args.force)
+    weights = weights_bytes(state)
+    atomic_write(args.out, weights, force=args.force)
     print(summary)
     if args.report:
         command = (f"python -m monai_medcomp.training.learned_lossless --out {args.out} --report {args.report}"
                    + (f" --seed {args.seed}" if args.seed != SEED else "")
                    + (f" --steps {args.steps}" if args.steps != STEPS else ""))
         with atomic_path(args.report, force=args.force) as tmp:
-            Path(tmp).write_text(report_markdown(summary, command), encoding="utf-8")
+            Path(tmp).write_text(report_markdown(summary, command, weights), encoding="utf-8")
     return 0
 
 
