@@ -19,7 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import CodecError
-from ..networks.autoencoder import ConvAutoencoder, ConvEncoder, ResidualAutoencoder, UpsamplingDecoder
+from ..networks.autoencoder import ResidualAutoencoder
+from ..networks.block_autoencoder import BlockAutoencoder
 from .base import register
 from .learned_block import LearnedBlockCodec, add_quantisation_noise, dequantise, quantise
 
@@ -49,10 +50,10 @@ class CNNAECodec(SingleLatentCodec):
     name = "cnn-ae"
     bundle = "cnn_ae"
     description = "lossy 16:1: convolutional autoencoder of 32x32 blocks (paper's CNN-AE)"
+    decoder_channels: tuple[int, ...] = (64, 32)
 
-    def build_network(self) -> ConvAutoencoder:
-        return ConvAutoencoder(ConvEncoder(1, self.latent_channels, (32, 16), downsamples=2),
-                               UpsamplingDecoder(self.latent_channels, 1, (64, 32), upsamples=2))
+    def build_network(self) -> BlockAutoencoder:
+        return BlockAutoencoder(latent_channels=self.latent_channels, decoder_channels=self.decoder_channels)
 
 
 @register
@@ -66,8 +67,8 @@ class CNNRNNAECodec(LearnedBlockCodec):
 
     def build_network(self) -> ResidualAutoencoder:
         return ResidualAutoencoder([
-            ConvAutoencoder(ConvEncoder(1, self.latent_channels, (16, 16, 16), downsamples=3),
-                            UpsamplingDecoder(self.latent_channels, 1, (32, 16, 16), upsamples=3))
+            BlockAutoencoder(latent_channels=self.latent_channels, encoder_channels=(16, 16, 16),
+                             decoder_channels=(32, 16, 16), downsamples=3)
             for _ in range(self.stages)])
 
     def check_params(self, params: dict[str, Any]) -> None:
@@ -173,9 +174,7 @@ class CNNAEFTCodec(FineTunedDecoderCodec, CNNAECodec):
     bundle = "cnn_ae_ft"
     description = "lossy ~16:1: CNN-AE with a 1,191-weight decoder fine-tuned per slice and stored (paper's CNN-AE-FT)"
 
-    def build_network(self) -> ConvAutoencoder:
-        return ConvAutoencoder(ConvEncoder(1, self.latent_channels, (32, 16), downsamples=2),
-                               UpsamplingDecoder(self.latent_channels, 1, (10, 10), upsamples=2))
+    decoder_channels = (10, 10)
 
     def tuned_parameters(self, network: Any) -> list[Any]:
         return list(network.decoder.parameters())

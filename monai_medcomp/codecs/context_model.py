@@ -43,11 +43,9 @@ IRLS_ROUNDS = 4
 
 @functools.lru_cache(maxsize=1)
 def _log_table() -> np.ndarray:
-    """``ilog(v) ~ 8 * log2(1 + v)`` for v in 0..2**17 by integer operations only (exact everywhere)."""
+    """``ilog(v) ~ 8 * log2(1 + v)`` for v in 0..2**17: octave plus the 3 bits after the leading one (exact)."""
     t = np.arange(1, (1 << 17) + 2, dtype=np.int64)
-    octave = np.floor(np.log2(t)).astype(np.int64)  # exact for integers: checked below
-    octave -= (np.left_shift(1, octave) > t)
-    octave += (np.left_shift(1, octave + 1) <= t)
+    octave = np.frexp(t)[1].astype(np.int64) - 1  # the exponent of an integer is exact
     mantissa = np.where(octave >= 3, t >> np.maximum(octave - 3, 0), t << np.maximum(3 - octave, 0)) - LOG_UNIT
     return LOG_UNIT * octave + mantissa
 
@@ -99,15 +97,15 @@ class ValueContext:
 
 @dataclasses.dataclass
 class LinearPredictor:
-    """Q12 coefficients on (neighbours - reference) plus a Q12 intercept, one row per activity band.
+    """Q12 coefficients on (neighbours - reference) plus a Q12 intercept, one row per band (:func:`band_of`).
 
-    ``edges`` splits :func:`activity` into ``len(edges) + 1`` bands, each with its own predictor:
-    flat, textured and edge regions want different weights.
+    ``edges`` splits :func:`activity` into ``len(edges) + 1`` activity bands, each split again by
+    gradient direction: flat, textured and edge regions want different weights.
     """
 
-    edges: np.ndarray  # (bands - 1,) int64
-    first: np.ndarray  # (bands, context size + 1) int64
-    later: np.ndarray  # (bands, context size + 9 + 1) int64
+    edges: np.ndarray  # (activity bands - 1,) int64
+    first: np.ndarray  # (3 * activity bands, context size + 1) int64
+    later: np.ndarray  # (3 * activity bands, context size + 9 + 1) int64
 
     def fixed_point(self, context: ValueContext, has_previous: bool) -> np.ndarray:
         """The prediction in Q12."""

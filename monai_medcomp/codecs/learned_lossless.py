@@ -79,10 +79,6 @@ class SlabModel:
         return prediction, means, scales / self.step
 
 
-def symbol_range(max_value: int, step: int) -> int:
-    return max_value // step + 1
-
-
 def quantise(values: np.ndarray, prediction: np.ndarray, step: int, max_value: int) -> tuple[np.ndarray, np.ndarray]:
     """Symbols and reconstructed pixels: |reconstruction - value| <= (step - 1) / 2 for every pixel."""
     error = values - prediction
@@ -181,8 +177,7 @@ def encode_lossless(planes: SlabPlanes, predictor: LinearPredictor, weights: Sca
                     ) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
     """Every pixel known: the model and the symbols with their distributions, in decoding order."""
     fixed, levels = analyse(planes, predictor, weights)
-    values = np.concatenate([planes.values[positions] for positions, _ in plane_kinds(planes)])
-    model = SlabModel(predictor, fit_scale_classes(levels, values, fixed, 1), 1)
+    model = SlabModel(predictor, fit_scale_classes(levels, planes.view(planes.values).ravel(), fixed, 1), 1)
     order = coding_order(planes)
     index = slab_index(planes, order)
     prediction, means, scales = model.symbol_distribution(fixed[index], levels[index], planes.max_value)
@@ -236,12 +231,13 @@ def coding_order(planes: SlabPlanes) -> np.ndarray:
 
 
 def ans_model(max_value: int, step: int) -> Any:
-    limit = symbol_range(max_value, step)
+    """Laplace over every symbol a residual can quantise to."""
+    limit = max_value // step + 1
     return constriction.stream.model.QuantizedLaplace(-limit, limit)
 
 
 def digest(planes: SlabPlanes) -> bytes:
-    return hashlib.blake2b(planes.view(planes.values).astype("<u2").tobytes(), digest_size=DIGEST_SIZE).digest()
+    return hashlib.blake2b(planes.view(planes.values).astype("<u4").tobytes(), digest_size=DIGEST_SIZE).digest()
 
 
 @dataclasses.dataclass
@@ -249,18 +245,19 @@ class ValueRanks:
     """The values a slab uses, when coding their ranks is worth it."""
 
     used: np.ndarray  # sorted unique values
+    max_value: int  # of the values before ranking
 
     @classmethod
     def worth_it(cls, image: np.ndarray, max_value: int) -> "ValueRanks | None":
         used = np.unique(image)
-        return cls(used) if 2 * len(used) <= max_value + 1 else None
+        return cls(used, max_value) if 2 * len(used) <= max_value + 1 else None
 
     @property
     def bits(self) -> int:
         return max(1, int(len(self.used) - 1).bit_length())
 
-    def to_bytes(self, max_value: int) -> bytes:
-        bitmap = np.zeros(max_value + 1, dtype=bool)
+    def to_bytes(self) -> bytes:
+        bitmap = np.zeros(self.max_value + 1, dtype=bool)
         bitmap[self.used] = True
         return zlib.compress(np.packbits(bitmap).tobytes(), 9)
 
@@ -270,7 +267,7 @@ class ValueRanks:
             bitmap = np.unpackbits(np.frombuffer(zlib.decompress(data), dtype=np.uint8))[:max_value + 1]
         except zlib.error as error:
             raise CodecError(f"learned-lossless value table is damaged ({error})") from None
-        return cls(np.flatnonzero(bitmap))
+        return cls(np.flatnonzero(bitmap), max_value)
 
 
 def _sections(parts: Sequence[bytes]) -> bytes:
@@ -406,12 +403,10 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         max_error = self.knob_value(params)
         if max_error < 0:
             raise CodecError(f"max_error must be >= 0, got {max_error}")
-        image, colour, ranks = prepare(slab, fmt, max_error)
-        bits = value_bits(fmt, colour)
+        prepared = prepare(slab, fmt, max_error)
         weights, sha = self.scale_weights()
-        planes_bits = ranks.bits if ranks is not None else bits
-        planes = SlabPlanes(image.shape[0], image.shape[1], image.shape[2], planes_bits)
-        planes.fill(image)
+        planes = SlabPlanes(*prepared.image.shape, prepared.bits)
+        planes.fill(prepared.image)
         step = 2 * max_error + 1
         # The engine already codes slabs in parallel; BLAS threads on top only fight for the cores.
         with threadpool_limits(limits=1, user_api="blas"):
@@ -422,9 +417,8 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
                 model, symbols, means, scales = encode_near_lossless(planes, predictor, weights, step)
         encoder = constriction.stream.stack.AnsCoder()
         encoder.encode_reverse(symbols.astype(np.int32), ans_model(planes.max_value, step), means, scales)
-        flags = (RANKED if ranks is not None else 0) | (COLOUR_TRANSFORM if colour else 0)
-        chunk = Chunk(flags, max_error, planes_bits, image.shape[0], model, sha,
-                      ranks.to_bytes((1 << bits) - 1) if ranks is not None else b"",
+        chunk = Chunk(prepared.flags, max_error, prepared.bits, planes.planes, model, sha,
+                      prepared.ranks.to_bytes() if prepared.ranks is not None else b"",
                       encoder.get_compressed().astype("<u4").tobytes(), digest(planes))
         return chunk.to_bytes()
 
@@ -457,19 +451,31 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         return from_planes(image, shape, fmt)
 
 
-def prepare(slab: np.ndarray, fmt: PixelFormat, max_error: int) -> tuple[np.ndarray, bool, "ValueRanks | None"]:
-    """The planes the model codes: colour-transformed when lossless RGB, ranked when that pays.
+@dataclasses.dataclass
+class PreparedSlab:
+    """The planes the model codes, their bit depth, and how to undo the preparation."""
 
-    Returns the planes, whether they are colour-transformed, and the value ranks (or None).
-    """
+    image: np.ndarray
+    bits: int
+    colour: bool
+    ranks: "ValueRanks | None"
+
+    @property
+    def flags(self) -> int:
+        return (RANKED if self.ranks is not None else 0) | (COLOUR_TRANSFORM if self.colour else 0)
+
+
+def prepare(slab: np.ndarray, fmt: PixelFormat, max_error: int) -> PreparedSlab:
+    """The planes the model codes: colour-transformed when lossless RGB, ranked when that pays."""
     image = as_planes(slab, fmt)
     colour = fmt.channels == 3 and max_error == 0  # a per-channel error bound needs the RGB planes
     if colour:
         image = colour_transform(image, fmt.max_value)
-    ranks = ValueRanks.worth_it(image, (1 << value_bits(fmt, colour)) - 1) if max_error == 0 else None
+    bits = value_bits(fmt, colour)
+    ranks = ValueRanks.worth_it(image, (1 << bits) - 1) if max_error == 0 else None
     if ranks is not None:
-        image = np.searchsorted(ranks.used, image)
-    return image, colour, ranks
+        image, bits = np.searchsorted(ranks.used, image), ranks.bits
+    return PreparedSlab(image, bits, colour, ranks)
 
 
 def value_bits(fmt: PixelFormat, colour: bool) -> int:

@@ -27,7 +27,7 @@ import torch
 from ..codecs.base import PixelFormat
 from ..codecs.context_model import (COEFFICIENT_BITS, LOG_UNIT, SCALE_FEATURES_2D, SCALE_FEATURES_3D, SlabPlanes,
                                     ilog)
-from ..codecs.learned_lossless import SEED, analyse, fit_predictor, plane_kinds, prepare, value_bits
+from ..codecs.learned_lossless import SEED, analyse, fit_predictor, plane_kinds, prepare
 from ..fileio import atomic_path, atomic_write
 from ..volume import Volume
 from .images import pool_volumes
@@ -41,10 +41,9 @@ def slab_examples(slab: np.ndarray, rng: np.random.Generator) -> list[tuple[np.n
     """(integer log features, residuals, has_previous) sampled from one unsigned slab, as the codec sees it."""
     bits = max(1, int(slab.max()).bit_length())
     fmt = PixelFormat(bits, 3 if slab.ndim == 4 else 1)
-    image, colour, ranks = prepare(slab, fmt, max_error=0)
-    bits = ranks.bits if ranks is not None else value_bits(fmt, colour)
-    planes = SlabPlanes(image.shape[0], image.shape[1], image.shape[2], bits)
-    planes.fill(image)
+    prepared = prepare(slab, fmt, max_error=0)
+    planes = SlabPlanes(*prepared.image.shape, prepared.bits)
+    planes.fill(prepared.image)
     fixed, _ = analyse(planes, fit_predictor(planes, rng), None)
     examples, start = [], 0
     for positions, has_previous in plane_kinds(planes):
