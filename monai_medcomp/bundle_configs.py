@@ -90,7 +90,7 @@ class Bundle:
     train_budget: dict[str, int]  # the default (small) budget of configs/train.json
     override: str | None = None  # another codec that runs from these weights (inference override)
     benchmark: str = "seed_lossy.json"  # the file of benchmarks/ that eval_metrics is copied from
-    training_sample: str = "600 random 32x32 blocks per image"  # what training took from each pool image
+    training_sample: str = "2000 random 32x32 blocks per image"  # what training took from each pool image
     layout: str = SLICE_LAYOUT  # how volumes and colour images are coded (README)
     network_use: str = BLOCK_NETWORK_USE  # what network_def's inferer runs on (README)
     images: str = "2D medical image slices"  # what the codec compresses (metadata task)

@@ -97,7 +97,6 @@ class LearnedBlockCodec(Codec):
     stages: ClassVar[int] = 1
     latent_channels: ClassVar[int] = 2
     latent_size: ClassVar[int] = 8  # latent rows = cols per block
-    training_bits: ClassVar[int] = 8  # the bit depth whose latent step the training noise imitates
     params_allowed: ClassVar[tuple[str, ...]] = ("entropy",)
 
     # -- what a family defines -------------------------------------------------------------------------

@@ -1,38 +1,84 @@
 """The training data of the lossy block codecs: random 32x32 blocks of the training pool (never evaluation images).
 
 Every image is shifted to unsigned and normalised by its own bit depth, exactly as the codecs see it;
-colour images give one block per plane, as the codecs code them.  Flat blocks teach nothing and
+colour images give one block per plane, as the codecs code them.  Each block keeps its image's bit
+depth, because that sets the latent step the codec will use on it.  Flat blocks teach nothing and
 are skipped.  Seeded: the same seed gives the same blocks.
+
+A block set can be saved once and trained on many times, on another machine too (one that lacks the
+packages the pool ships in, such as a GPU box)::
+
+    python -m monai_medcomp.training.blocks --out pool_blocks.npz --per-image 2000
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import os
+import zipfile
 from typing import Iterable
 
 import numpy as np
 
 from ..codecs.blocks import BLOCK
 from ..errors import MedCompError
+from ..fileio import atomic_path
 from ..volume import Volume
 from .images import pool_volumes
 
 
-def normalised_planes(array: np.ndarray) -> tuple[np.ndarray, int]:
-    """Volume pixels (slices, rows, cols[, 3]) -> float32 planes (slices * channels, rows, cols) in [0, 1], bits."""
+@dataclasses.dataclass
+class BlockSet:
+    """Integer blocks (N, 1, 32, 32), each block's bit depth (N,), a line per image they came from, and the
+    draw that made them (blocks per image at most, seed)."""
+
+    values: np.ndarray
+    bits: np.ndarray
+    images: list[str]
+    per_image: int
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def normalised(self) -> np.ndarray:
+        """float32 blocks in [0, 1]: the values over each block's full scale, as the codecs normalise."""
+        scale = ((1 << self.bits.astype(np.int64)) - 1)[:, None, None, None]
+        return (self.values.astype(np.int64) / scale).astype(np.float32)
+
+    def save(self, path: str | os.PathLike, force: bool = False) -> None:
+        with atomic_path(path, force) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, values=self.values, bits=self.bits, images=np.array(self.images),
+                                draw=np.array([self.per_image, self.seed]))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "BlockSet":
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                values, bits, images = saved["values"], saved["bits"], [str(s) for s in saved["images"]]
+                per_image, seed = (int(v) for v in saved["draw"])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+            raise MedCompError(f"{path} is not a saved block set ({error})") from None
+        if values.ndim != 4 or values.shape[1:] != (1, BLOCK, BLOCK) or bits.shape != values.shape[:1]:
+            raise MedCompError(f"{path} is not a saved block set (blocks of shape {values.shape})")
+        return cls(values, bits, images, per_image, seed)
+
+
+def unsigned_planes(array: np.ndarray) -> tuple[np.ndarray, int]:
+    """Volume pixels (slices, rows, cols[, 3]) -> unsigned integer planes (slices * channels, rows, cols), bits."""
     unsigned = array.astype(np.int64) - int(array.min())
     bits = max(1, int(unsigned.max()).bit_length())
     planes = unsigned if unsigned.ndim == 3 else np.moveaxis(unsigned, -1, 1).reshape(-1, *unsigned.shape[1:3])
-    return (planes / ((1 << bits) - 1)).astype(np.float32), bits
+    return planes, bits
 
 
-def training_blocks(per_image: int, seed: int, images: Iterable[tuple[str, Volume]] | None = None
-                    ) -> tuple[np.ndarray, list[str]]:
-    """(N, 1, 32, 32) float32 blocks, up to ``per_image`` from each image (default: the training pool),
-    and a line per image used."""
+def training_blocks(per_image: int, seed: int, images: Iterable[tuple[str, Volume]] | None = None) -> BlockSet:
+    """Up to ``per_image`` blocks from each image (default: the training pool)."""
     rng = np.random.default_rng(seed)
-    blocks, used = [], []
+    blocks, bits, used = [], [], []
     for label, volume in pool_volumes() if images is None else images:
-        planes, bits = normalised_planes(volume.array)
+        planes, depth = unsigned_planes(volume.array)
         count, rows, cols = planes.shape
         if rows < BLOCK or cols < BLOCK:
             continue
@@ -40,7 +86,25 @@ def training_blocks(per_image: int, seed: int, images: Iterable[tuple[str, Volum
                     rng.integers(0, cols - BLOCK + 1, 4 * per_image))
         kept = [b for b in (planes[p, r:r + BLOCK, c:c + BLOCK] for p, r, c in picks) if b.max() > b.min()][:per_image]
         blocks += kept
-        used.append(f"{label}, {bits}-bit: {len(kept)} blocks")
+        bits += [depth] * len(kept)
+        used.append(f"{label}, {depth}-bit: {len(kept)} blocks")
     if not blocks:
         raise MedCompError("no image to train on has a 32x32 block that is not flat")
-    return np.stack(blocks)[:, None], used
+    return BlockSet(np.stack(blocks)[:, None].astype(np.uint16), np.array(bits, np.uint8), used, per_image, seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Save the training pool's blocks for training elsewhere.")
+    parser.add_argument("--out", required=True, help="the .npz file to write")
+    parser.add_argument("--per-image", type=int, required=True, help="blocks drawn from each image at most")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    args = parser.parse_args(argv)
+    blocks = training_blocks(args.per_image, args.seed)
+    blocks.save(args.out, force=args.force)
+    print(f"{len(blocks)} blocks from {len(blocks.images)} images -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,23 +1,26 @@
 """Train any lossy block codec's network on the training pool and write its bundle weights and record.
 
-    python -m monai_medcomp.training.lossy --codec cnn-ae
+    python -m monai_medcomp.training.lossy --codec cnn-ae --steps 12000 --batch 128
 
 One driver for all of them: the codec says how its network is built and what its differentiable
 stand-in for quantised coding is (``relaxed``); the loop here adds the losses.
 
-* Autoencoders (``cnn-*``): MSE of every stage's reconstruction, Adam.
+* Quantisation noise: uniform, of one latent step at each block's own bit depth, so a 16-bit block
+  trains with the finer latent a 16-bit image gets at 16:1.
+* Autoencoders (``cnn-*``): MSE of every stage's reconstruction, Adam with a cosine learning-rate decay.
 * GAN and GAN-AE codecs: first the generator (and encoder) alone on the pixel loss with Adam (half
-  the steps: a few CPU minutes cannot afford adversarial training from scratch, the SRGAN recipe),
-  then generator and discriminator together: loss = lambda1 * error + lambda2 * adversarial with the
-  paper's lambda1 = 1 and lambda2 = 10, where *error* is the L1 or L2 error summed over the 1,024
-  pixels of a block (a norm, not a mean) and *adversarial* is the generator's WGAN critic or DCGAN
-  non-saturating loss averaged over the batch.  WGAN: RMSProp lr 2e-5, critic weights clipped to
-  +-0.01; DCGAN: Adam lr 2e-4, beta1 0.5.
+  the steps: adversarial training from scratch does not converge in a CPU-hour budget, the SRGAN
+  recipe), then generator and discriminator together: loss = lambda1 * error + lambda2 * adversarial
+  with the paper's lambda1 = 1 and lambda2 = 10, where *error* is the L1 or L2 error summed over the
+  1,024 pixels of a block (a norm, not a mean) and *adversarial* is the generator's WGAN critic or
+  DCGAN non-saturating loss averaged over the batch.  WGAN: RMSProp lr 2e-5, critic weights clipped
+  to +-0.01; DCGAN: Adam lr 2e-4, beta1 0.5.
 
 The bundle holds ``{"network": state_dict, "prior": (stages, latent channels, bins)}``, the prior
 being the histogram of the trained encoder's latents on the training blocks (the learned factorised
 prior of the optional entropy coding).  Seeded and single-threaded by default: the same command
-writes the same weights.
+writes the same weights on the CPU.  ``--device cuda`` runs the same loop on a GPU, where CUDA's
+atomics make runs differ in the last bits; ``--blocks`` trains on a block set saved by :mod:`.blocks`.
 """
 
 from __future__ import annotations
@@ -40,12 +43,12 @@ from ..codecs.learned_block import LearnedBlockCodec
 from ..entropy.factorized import fit_prior
 from ..fileio import atomic_path, atomic_write
 from ..networks.gan import BlockDiscriminator
-from .blocks import training_blocks
+from .blocks import BlockSet, training_blocks
 
 SEED = 0
 BATCH = 32
 LEARNING_RATE = 1e-3
-BLOCKS_PER_IMAGE = 600
+BLOCKS_PER_IMAGE = 2000
 VALIDATION_BLOCKS = 512
 LAMBDA_ERROR, LAMBDA_ADVERSARIAL = 1.0, 10.0
 WGAN_CLIP = 0.01
@@ -62,9 +65,9 @@ def pixel_error(output: torch.Tensor, target: torch.Tensor, kind: str) -> torch.
 class AdversarialTrainer:
     """The discriminator side of a GAN codec: its optimiser, its step, the generator's adversarial loss."""
 
-    def __init__(self, kind: str, parameters: list[torch.nn.Parameter]):
+    def __init__(self, kind: str, parameters: list[torch.nn.Parameter], device: str = "cpu"):
         self.kind = kind
-        self.discriminator = BlockDiscriminator(1)
+        self.discriminator = BlockDiscriminator(1).to(device)
         if kind == "wgan":
             self.optimiser = torch.optim.RMSprop(self.discriminator.parameters(), lr=2e-5)
         else:
@@ -94,40 +97,45 @@ class AdversarialTrainer:
         return F.binary_cross_entropy_with_logits(score, torch.ones_like(score))
 
 
-def train(codec: LearnedBlockCodec, steps: int, seed: int,
-          blocks: tuple[np.ndarray, list[str]] | None = None) -> tuple[torch.nn.Module, np.ndarray, dict[str, Any]]:
-    """The trained network, its latent prior and a summary of the run.
+def train(codec: LearnedBlockCodec, steps: int, seed: int, blocks: BlockSet | None = None, batch: int = BATCH,
+          device: str = "cpu") -> tuple[torch.nn.Module, np.ndarray, dict[str, Any]]:
+    """The trained network (on the CPU), its latent prior and a summary of the run.
 
-    ``blocks``: what :func:`.blocks.training_blocks` returns for other images than the training pool (a
+    ``blocks``: what :func:`.blocks.training_blocks` returns, by default for the training pool (a
     quarter of them, at most 512, are held out for the final loss).
     """
     torch.manual_seed(seed)
     start = time.perf_counter()
-    blocks, used = training_blocks(BLOCKS_PER_IMAGE, seed) if blocks is None else blocks
+    blocks = training_blocks(BLOCKS_PER_IMAGE, seed) if blocks is None else blocks
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(blocks), generator=generator)
-    data = torch.from_numpy(blocks)[order]
+    data = torch.from_numpy(blocks.normalised())[order].to(device)
+    steps_per_block = torch.tensor([1 << codec.latent_bits(int(b)) for b in blocks.bits], dtype=torch.float32)
+    levels = steps_per_block[order].view(-1, 1, 1, 1).to(device)
     held_out = min(VALIDATION_BLOCKS, len(data) // 4)
     validation, data = data[:held_out], data[held_out:]
-    network = codec.build_network()
-    levels = 1 << codec.latent_bits(codec.training_bits)
+    validation_levels, levels = levels[:held_out], levels[held_out:]
+    network = codec.build_network().to(device)
     adversarial = getattr(codec, "adversarial", None)
     pixel_kind = getattr(codec, "pixel_loss", "l2")
     warmup = steps // 2 if adversarial else steps
     optimiser = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
-    trainer = AdversarialTrainer(adversarial, list(network.parameters())) if adversarial else None
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, warmup))
+    trainer = AdversarialTrainer(adversarial, list(network.parameters()), device) if adversarial else None
     network.train()
     for step in range(steps):
-        batch = data[torch.randint(len(data), (BATCH,), generator=generator)]
-        outputs = codec.relaxed(network, batch, levels)
+        pick = torch.randint(len(data), (batch,), generator=generator).to(device)
+        target = data[pick]
+        outputs = codec.relaxed(network, target, levels[pick])
         if step < warmup:
-            loss = sum(pixel_error(out, batch, pixel_kind) for out in outputs) / len(outputs)
+            loss = sum(pixel_error(out, target, pixel_kind) for out in outputs) / len(outputs)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            schedule.step()
             continue
-        trainer.discriminator_step(batch, outputs[-1])
-        loss = (LAMBDA_ERROR * pixel_error(outputs[-1], batch, pixel_kind)
+        trainer.discriminator_step(target, outputs[-1])
+        loss = (LAMBDA_ERROR * pixel_error(outputs[-1], target, pixel_kind)
                 + LAMBDA_ADVERSARIAL * trainer.generator_loss(outputs[-1]))
         trainer.generator_optimiser.zero_grad()
         loss.backward()
@@ -135,21 +143,26 @@ def train(codec: LearnedBlockCodec, steps: int, seed: int,
     network.eval()
     with torch.no_grad():
         final_mse = [float(torch.mean((out.clamp(0, 1) - validation) ** 2))
-                     for out in codec.relaxed(network, validation, levels)]
+                     for out in codec.relaxed(network, validation, validation_levels)]
         network.double()  # the prior sees the latents at PRIOR_LEVELS, as good as continuous
-        chunks = [codec.analyse(network, torch.from_numpy(part).double(), PRIOR_LEVELS)
-                  for part in np.array_split(blocks, -(-len(blocks) // 1024))]
-    network.float()
+        everything = blocks.normalised()
+        chunks = [[stage.cpu() for stage in codec.analyse(network, torch.from_numpy(part).double().to(device),
+                                                           PRIOR_LEVELS)]
+                  for part in np.array_split(everything, -(-len(everything) // 1024))]
+    network.float().cpu()
     prior = np.stack([fit_prior(np.concatenate([c[stage].numpy() for c in chunks]) / (PRIOR_LEVELS - 1))
                       for stage in range(codec.stages)])
-    summary = {"codec": codec.name, "seed": seed, "steps": steps, "batch": BATCH, "warmup_steps": warmup,
+    summary = {"codec": codec.name, "seed": seed, "steps": steps, "batch": batch, "warmup_steps": warmup,
                "adversarial": adversarial, "pixel_loss": pixel_kind, "training_blocks": len(data),
-               "validation_blocks": len(validation), "latent_levels": levels,
+               "validation_blocks": len(validation),
+               "latent_levels": sorted({int(v) for v in steps_per_block.tolist()}),
                "parameters": sum(p.numel() for p in network.parameters()),
                "final_validation_mse_per_stage": final_mse,
                "final_validation_psnr_per_stage": [round(-10 * np.log10(m), 2) for m in final_mse],
                "seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__,
-               "threads": torch.get_num_threads(), "date": datetime.date.today().isoformat(), "images": used}
+               "device": torch.cuda.get_device_name(device) if str(device).startswith("cuda") else "CPU",
+               "threads": torch.get_num_threads(), "date": datetime.date.today().isoformat(),
+               "images": blocks.images}
     return network, prior, summary
 
 
@@ -168,10 +181,10 @@ def report_markdown(summary: dict[str, Any], command: str) -> str:
     return f"""# {summary['codec']}: training
 
 Network of the `{summary['codec']}` codec ({summary['parameters']} parameters), trained on random 32x32
-blocks of the training pool with uniform noise of one latent step ({summary['latent_levels']} levels,
-the 8-bit setting) standing in for quantisation: {method}.
+blocks of the training pool with uniform noise of one latent step at each block's bit depth
+({', '.join(str(v) for v in summary['latent_levels'])} levels) standing in for quantisation: {method}.
 
-Command (CPU, torch {summary['torch']} on {summary['threads']} thread(s), {summary['date']}):
+Command ({summary['device']}, torch {summary['torch']} on {summary['threads']} CPU thread(s), {summary['date']}):
 
     {command}
 
@@ -194,19 +207,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--bundles", default="bundles", help="the bundles folder to write into")
+    parser.add_argument("--batch", type=int, default=BATCH, help="blocks per step")
+    parser.add_argument("--blocks", help="a block set saved by monai_medcomp.training.blocks (default: draw "
+                                         f"{BLOCKS_PER_IMAGE} blocks per pool image)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the same weights every run)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     codec = get_codec(args.codec)
-    network, prior, summary = train(codec, args.steps, args.seed)
+    blocks = BlockSet.load(args.blocks) if args.blocks else None
+    network, prior, summary = train(codec, args.steps, args.seed, blocks, args.batch, args.device)
     weights = weights_bytes(network, prior)
     root = Path(args.bundles) / codec.bundle
     atomic_write(root / "models" / "model.pt", weights, force=args.force)
     summary["sha256"] = hashlib.sha256(weights).hexdigest()
     print(json.dumps({k: v for k, v in summary.items() if k != "images"}, indent=1))
-    command = f"python -m monai_medcomp.training.lossy --codec {args.codec} --steps {args.steps}" + (
-        f" --seed {args.seed}" if args.seed != SEED else "")
+    options = [("--seed", args.seed, SEED), ("--batch", args.batch, BATCH), ("--device", args.device, "cpu"),
+               ("--blocks", args.blocks and Path(args.blocks).name, None)]
+    command = f"python -m monai_medcomp.training.lossy --codec {args.codec} --steps {args.steps}" + "".join(
+        f" {flag} {value}" for flag, value, default in options if value != default)
+    if blocks is not None:
+        command += (f"\n\nwith `{Path(args.blocks).name}` from `python -m monai_medcomp.training.blocks --out "
+                    f"{Path(args.blocks).name} --per-image {blocks.per_image} --seed {blocks.seed}`")
     with atomic_path(root / "docs" / "training.md", force=args.force) as tmp:
         Path(tmp).write_text(report_markdown(summary, command), encoding="utf-8")
     return 0

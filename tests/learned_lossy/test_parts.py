@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from monai_medcomp.codecs import get_codec
@@ -10,7 +11,8 @@ from monai_medcomp.codecs.blocks import from_blocks, to_blocks
 from monai_medcomp.entropy.factorized import (decode_factorized, encode_factorized, fit_prior, level_probabilities,
                                               pack_fixed, unpack_fixed)
 from monai_medcomp.training import lossy
-from monai_medcomp.training.blocks import normalised_planes
+from monai_medcomp.errors import MedCompError, OutputExistsError
+from monai_medcomp.training.blocks import BlockSet, training_blocks, unsigned_planes
 from monai_medcomp.weights import load_weights
 
 
@@ -31,18 +33,19 @@ def test_fixed_packing_round_trips_at_any_width():
         np.testing.assert_array_equal(unpack_fixed(data, bits, 1000), symbols)
 
 
-def test_learned_prior_codes_real_latents_losslessly_and_below_the_fixed_rate(us_crop):
+def test_learned_prior_codes_real_latents_losslessly_and_below_the_fixed_rate(ct_crop):
     codec = get_codec("cnn-ae")
     network, prior, _ = codec.load_bundle()
-    blocks = torch.from_numpy(to_blocks(us_crop.array[0][..., None]) / 255.0)
-    levels = 1 << codec.latent_bits(8)
+    planes, bits = unsigned_planes(ct_crop.array)
+    blocks = torch.from_numpy(to_blocks(planes[0][..., None]) / ((1 << bits) - 1))
+    levels = 1 << codec.latent_bits(bits)
     with torch.no_grad():
         symbols = codec.analyse(network, blocks, levels)[0].numpy().astype(np.int64)
     probabilities = level_probabilities(prior[0], levels)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     data = encode_factorized(symbols, prior[0], levels)
     np.testing.assert_array_equal(decode_factorized(data, prior[0], levels, symbols.shape), symbols)
-    assert len(data) < len(pack_fixed(symbols, codec.latent_bits(8)))
+    assert len(data) < len(pack_fixed(symbols, codec.latent_bits(bits)))
 
 
 def test_prior_histogram_follows_the_data():
@@ -53,10 +56,10 @@ def test_prior_histogram_follows_the_data():
 
 def test_training_driver_writes_a_loadable_bundle(monkeypatch, tmp_path, us_crop):
     """Three steps on blocks of one real image: the bundle it writes codes that image."""
-    planes, _ = normalised_planes(us_crop.array)
-    blocks = to_blocks(planes[0][..., None]).astype(np.float32)
-    monkeypatch.setattr(lossy, "training_blocks", lambda per_image, seed: (np.concatenate([blocks] * 40),
-                                                                          ["us crop: 640 blocks"]))
+    planes, bits = unsigned_planes(us_crop.array)
+    blocks = np.concatenate([to_blocks(planes[0][..., None])] * 40).astype(np.uint16)
+    monkeypatch.setattr(lossy, "training_blocks", lambda per_image, seed: BlockSet(
+        blocks, np.full(len(blocks), bits, np.uint8), ["us crop: 640 blocks"], 640, seed))
     monkeypatch.setattr(lossy, "VALIDATION_BLOCKS", 32)
     assert lossy.main(["--codec", "gan-ae-l1-wgan", "--steps", "4", "--bundles", str(tmp_path)]) == 0
     state, _ = load_weights_from(tmp_path, monkeypatch)
@@ -71,3 +74,31 @@ def test_training_driver_writes_a_loadable_bundle(monkeypatch, tmp_path, us_crop
 def load_weights_from(root, monkeypatch):
     monkeypatch.setenv("MEDCOMP_BUNDLES", str(root))
     return load_weights("gan_ae_l1_wgan")
+
+
+def test_block_set_keeps_each_image_bit_depth_and_saves_exactly(tmp_path, us_crop, ct_crop):
+    """Blocks of an 8-bit and a 12-bit image keep their own depth; a saved set loads back bit for bit."""
+    blocks = training_blocks(5, 0, [("us", us_crop), ("ct", ct_crop)])
+    ct_bits = unsigned_planes(ct_crop.array)[1]
+    assert ct_bits > 8 and sorted(set(blocks.bits.tolist())) == [8, ct_bits]
+    normalised = blocks.normalised()
+    assert normalised.dtype == np.float32 and normalised.max() <= 1 and normalised[blocks.bits == 8].max() > 0.5
+    blocks.save(tmp_path / "blocks.npz")
+    loaded = BlockSet.load(tmp_path / "blocks.npz")
+    np.testing.assert_array_equal(loaded.values, blocks.values)
+    np.testing.assert_array_equal(loaded.normalised(), normalised)
+    assert (loaded.images, loaded.per_image, loaded.seed) == (blocks.images, 5, 0)
+    with pytest.raises(OutputExistsError):
+        blocks.save(tmp_path / "blocks.npz")
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(MedCompError, match="not a saved block set"):
+        BlockSet.load(tmp_path / "bad.npz")
+
+
+def test_training_noise_takes_the_latent_step_of_each_block_bit_depth(us_crop, ct_crop):
+    """cnn-ae's 128 latents per block get 4 bits at 8-bit and 6 at 12-bit: 16 and 64 levels."""
+    blocks = training_blocks(40, 0, [("us", us_crop), ("ct", ct_crop)])
+    torch.set_num_threads(1)
+    _, _, summary = lossy.train(get_codec("cnn-ae"), steps=1, seed=0, blocks=blocks, batch=4)
+    ct_bits = unsigned_planes(ct_crop.array)[1]
+    assert summary["latent_levels"] == [16, 1 << (ct_bits // 2)]
