@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import MedCompError
-
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+from .errors import MedCompError, run_command
 
 
 def _param_value(text: str) -> Any:
@@ -199,14 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (MedCompError, OSError) as error:  # OSError: what the file system refuses (name too long, permission)
-        print(f"medcomp {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(f"medcomp {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run_command(f"medcomp {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,12 @@ the notebook explorer) can show one clear line instead of a traceback.
 
 from __future__ import annotations
 
+import sys
+from typing import Callable
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
 
 class MedCompError(Exception):
     """Base class of every error MedComp reports to a user."""
@@ -48,3 +54,16 @@ class MissingWeightsError(MedCompError):
 
 class RateControlError(MedCompError):
     """A quality, rate, PSNR or max-error target that a codec cannot reach."""
+
+
+def run_command(prog: str, body: Callable[[], int]) -> int:
+    """Run a command-line entry point: a user's mistake, or what the file system refuses (name too long,
+    permission), ends in one line on stderr and exit status 2, an interrupt in status 130."""
+    try:
+        return body()
+    except (MedCompError, OSError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

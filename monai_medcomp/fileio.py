@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .errors import OutputExistsError
 
@@ -18,6 +18,14 @@ def check_output(path: str | os.PathLike, force: bool = False) -> Path:
         raise OutputExistsError(f"output {path} already exists (use --force to overwrite)")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def check_outputs(paths: Iterable[str | os.PathLike | None], force: bool = False) -> None:
+    """Refuse before any work starts, rather than after a long run, when an output would be overwritten
+    (``None`` entries: outputs not asked for)."""
+    for path in paths:
+        if path is not None:
+            check_output(path, force)
 
 
 def _current_umask() -> int:

@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..fileio import check_outputs
 from . import lossless as lossless_table
 from . import ratedistortion as rd
-from .report import check_outputs, provenance, rd_figure, run_description, to_json, write_figure, write_text
+from .report import provenance, rd_figure, run_description, to_json, write_figure, write_text
 from .runner import load_images, lossless_results, lossy_results, select_codecs
 
 DEMO_RD_IMAGES = ("ct_693", "us_rgb")  # a signed 14-bit CT and an 8-bit RGB ultrasound

@@ -24,10 +24,11 @@ import numpy as np
 from .. import api
 from ..codecs import get_codec
 from ..data import evaluation_images, get_sample, load_sample
+from ..fileio import check_outputs
 from ..metrics import max_abs_error
 from ..volume import Volume
 from .lossless import lossless_row, setting_label
-from .report import cell, check_outputs, markdown_table, provenance, run_description, to_json, write_text
+from .report import cell, markdown_table, provenance, run_description, to_json, write_text
 from .speed import measure, megabytes_per_second, one_core, timed
 
 CODEC = "learned-lossless"

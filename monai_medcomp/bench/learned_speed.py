@@ -22,9 +22,10 @@ from .. import api
 from ..codecs import get_codec
 from ..codecs.autoencoder import FineTunedDecoderCodec
 from ..data import load_sample
+from ..fileio import check_outputs
 from ..metrics import psnr
 from ..volume import Volume
-from .report import check_outputs, markdown_table, provenance, run_description, to_json, write_text
+from .report import markdown_table, provenance, run_description, to_json, write_text
 from .seed_lossy import LEARNED
 from .speed import one_core, timed
 

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..fileio import atomic_path, atomic_write, check_output
+from ..fileio import atomic_path, atomic_write
 
 MISSING = "–"
 
@@ -64,12 +64,6 @@ def _plain(value: Any) -> Any:
 
 def to_json(results: Mapping[str, Any]) -> str:
     return json.dumps(_plain(results), indent=1, allow_nan=False) + "\n"
-
-
-def check_outputs(paths: Iterable[Path], force: bool) -> None:
-    """Refuse before any work starts, rather than after a long run, when a report would be overwritten."""
-    for path in paths:
-        check_output(path, force)
 
 
 def write_text(path: Path, text: str, force: bool) -> Path:

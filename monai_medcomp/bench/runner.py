@@ -13,10 +13,11 @@ from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
 from ..codecs import Codec, codec_names, get_codec
 from ..errors import MedCompError
+from ..fileio import check_outputs
 from ..volume import Volume
 from . import lossless as lossless_table
 from . import ratedistortion as rd
-from .report import check_outputs, provenance, rd_figure, run_description, to_json, write_figure, write_text
+from .report import provenance, rd_figure, run_description, to_json, write_figure, write_text
 
 T = TypeVar("T")
 

@@ -24,9 +24,10 @@ from ..api import compress, decompress
 from ..codecs import get_codec
 from ..data import evaluation_images, load_sample
 from ..errors import RateControlError
+from ..fileio import check_outputs
 from ..metrics import psnr, ssim
 from ..volume import Volume
-from .report import check_outputs, markdown_table, provenance, run_description, to_json, write_text
+from .report import markdown_table, provenance, run_description, to_json, write_text
 
 LEARNED = ("cnn-ae", "cnn-rnn-ae", "cnn-ae-ft", "gan-wgan", "gan-dcgan", "gan-ae-l1-wgan", "gan-ae-l2-wgan",
            "gan-ae-l1-dcgan", "gan-ae-l2-dcgan", "gan-ae-ft")

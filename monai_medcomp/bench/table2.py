@@ -21,8 +21,9 @@ import numpy as np
 
 from ..codecs import get_codec
 from ..codecs.mlp_predictor import FINETUNE_EPOCHS, SCRATCH_EPOCHS
+from ..fileio import check_outputs
 from .lossless import lossless_row
-from .report import check_outputs, markdown_table, provenance, run_description, to_json, write_text
+from .report import markdown_table, provenance, run_description, to_json, write_text
 from .speed import one_core
 
 # (column, codec, parameters): the paper's three methods first, then today's two strongest standards

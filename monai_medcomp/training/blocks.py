@@ -22,7 +22,7 @@ from typing import Iterable
 import numpy as np
 
 from ..codecs.blocks import BLOCK
-from ..errors import MedCompError
+from ..errors import MedCompError, run_command
 from ..fileio import atomic_path
 from ..volume import Volume
 from .images import pool_volumes
@@ -100,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
     args = parser.parse_args(argv)
+    return run_command("python -m monai_medcomp.training.blocks", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     blocks = training_blocks(args.per_image, args.seed)
     blocks.save(args.out, force=args.force)
     print(f"{len(blocks)} blocks from {len(blocks.images)} images -> {args.out}")

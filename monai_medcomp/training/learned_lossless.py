@@ -28,7 +28,8 @@ from ..codecs.base import PixelFormat
 from ..codecs.context_model import (COEFFICIENT_BITS, LOG_UNIT, SCALE_FEATURES_2D, SCALE_FEATURES_3D, SlabPlanes,
                                     ilog)
 from ..codecs.learned_lossless import SEED, analyse, fit_predictor, plane_kinds, prepare
-from ..fileio import atomic_path, atomic_write
+from ..errors import run_command
+from ..fileio import atomic_path, atomic_write, check_outputs
 from ..volume import Volume
 from .images import pool_volumes
 
@@ -156,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     args = parser.parse_args(argv)
+    return run_command("python -m monai_medcomp.training.learned_lossless", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_outputs([args.out, args.report], args.force)
     state, summary = pretrain(args.seed, steps=args.steps)
     weights = weights_bytes(state)
     atomic_write(args.out, weights, force=args.force)

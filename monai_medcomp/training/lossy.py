@@ -41,7 +41,8 @@ from torch.nn import functional as F
 from ..codecs import get_codec
 from ..codecs.learned_block import LearnedBlockCodec
 from ..entropy.factorized import fit_prior
-from ..fileio import atomic_path, atomic_write
+from ..errors import MedCompError, run_command
+from ..fileio import atomic_path, atomic_write, check_outputs
 from ..networks.gan import BlockDiscriminator
 from .blocks import BlockSet, training_blocks
 
@@ -214,13 +215,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the same weights every run)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     args = parser.parse_args(argv)
+    return run_command("python -m monai_medcomp.training.lossy", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise MedCompError(f"--device {args.device}: this torch ({torch.__version__}) sees no CUDA device")
     codec = get_codec(args.codec)
+    if not isinstance(codec, LearnedBlockCodec):
+        raise MedCompError(f"codec {codec.name!r} is not a learned block codec: nothing to train here")
+    root = Path(args.bundles) / codec.bundle
+    model, record = root / "models" / "model.pt", root / "docs" / "training.md"
+    check_outputs([model, record], args.force)
     blocks = BlockSet.load(args.blocks) if args.blocks else None
     network, prior, summary = train(codec, args.steps, args.seed, blocks, args.batch, args.device)
     weights = weights_bytes(network, prior)
-    root = Path(args.bundles) / codec.bundle
-    atomic_write(root / "models" / "model.pt", weights, force=args.force)
+    atomic_write(model, weights, force=args.force)
     summary["sha256"] = hashlib.sha256(weights).hexdigest()
     print(json.dumps({k: v for k, v in summary.items() if k != "images"}, indent=1))
     options = [("--seed", args.seed, SEED), ("--batch", args.batch, BATCH), ("--device", args.device, "cpu"),
@@ -230,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if blocks is not None:
         command += (f"\n\nwith `{Path(args.blocks).name}` from `python -m monai_medcomp.training.blocks --out "
                     f"{Path(args.blocks).name} --per-image {blocks.per_image} --seed {blocks.seed}`")
-    with atomic_path(root / "docs" / "training.md", force=args.force) as tmp:
+    with atomic_path(record, force=args.force) as tmp:
         Path(tmp).write_text(report_markdown(summary, command), encoding="utf-8")
     return 0
 

@@ -25,7 +25,8 @@ import torch
 
 from ..codecs.causal import CausalContext, CodingPlanes
 from ..codecs.mlp_predictor import MLPHuffmanOptions, build_model, clip_features, input_shift, training_data
-from ..fileio import atomic_path, atomic_write
+from ..errors import run_command
+from ..fileio import atomic_path, atomic_write, check_outputs
 from ..volume import Volume
 from .images import pool_volumes
 from .predictor import fit_regressor
@@ -147,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the same weights every run)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     args = parser.parse_args(argv)
+    return run_command("python -m monai_medcomp.training.mlp_huffman", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_outputs([args.out, args.report], args.force)
     torch.set_num_threads(args.threads)
     model, summary = pretrain(args.epochs, args.seed)
     weights = weights_bytes(model)

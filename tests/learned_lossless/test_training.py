@@ -7,7 +7,6 @@ import torch
 
 from monai_medcomp import api
 from monai_medcomp.data import load_sample
-from monai_medcomp.errors import OutputExistsError
 from monai_medcomp.training import learned_lossless as training
 from monai_medcomp.weights import WEIGHTS_FILE
 
@@ -39,12 +38,14 @@ def test_pretraining_learns_a_scale_model_the_codec_uses(pool, tmp_path, monkeyp
     np.testing.assert_array_equal(api.decompress(result.data).array, volume.array)
 
 
-def test_command_line_refuses_to_overwrite(tmp_path, monkeypatch, pool):
+def test_command_line_refuses_to_overwrite(tmp_path, monkeypatch, pool, capsys):
     monkeypatch.setattr(training, "pool_volumes", lambda: iter(pool))
     out, report = tmp_path / "model.pt", tmp_path / "training.md"
     assert training.main(["--out", str(out), "--report", str(report), "--steps", "5"]) == 0
     state = torch.load(out, weights_only=True)
     assert set(state) == {"scale_first", "scale_later"}
     assert "--steps 5" in report.read_text() and "mr_small" in report.read_text()
-    with pytest.raises(OutputExistsError):
-        training.main(["--out", str(out), "--steps", "5"])
+    weights = out.read_bytes()
+    monkeypatch.setattr(training, "pretrain", None)  # refused before any training
+    assert training.main(["--out", str(out), "--steps", "5"]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == weights

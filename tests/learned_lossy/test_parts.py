@@ -102,3 +102,38 @@ def test_training_noise_takes_the_latent_step_of_each_block_bit_depth(us_crop, c
     _, _, summary = lossy.train(get_codec("cnn-ae"), steps=1, seed=0, blocks=blocks, batch=4)
     ct_bits = unsigned_planes(ct_crop.array)[1]
     assert summary["latent_levels"] == [16, 1 << (ct_bits // 2)]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--codec", "jpeg"], "not a learned block codec"),
+    (["--codec", "cnn-ae", "--blocks", "missing.npz", "--bundles", "{bundles}/new"],
+     "missing.npz is not a saved block set"),
+    (["--codec", "cnn-ae", "--bundles", "{bundles}"], "already exists"),
+])
+def test_training_command_refuses_bad_input_in_one_line_before_training(arguments, message, tmp_path, capsys):
+    """Nothing is trained, nothing is written: the existing weights are refused before the run, not after it."""
+    (tmp_path / "cnn_ae" / "models").mkdir(parents=True)
+    (tmp_path / "cnn_ae" / "models" / "model.pt").write_bytes(b"weights")
+    arguments = [a.format(bundles=tmp_path) for a in arguments]
+    assert lossy.main(arguments + ["--steps", "1"]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert (tmp_path / "cnn_ae" / "models" / "model.pt").read_bytes() == b"weights"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has a CUDA device")
+def test_training_on_cuda_without_a_gpu_is_a_clear_error(capsys):
+    assert lossy.main(["--codec", "cnn-ae", "--steps", "1", "--device", "cuda"]) == 2
+    assert "sees no CUDA device" in capsys.readouterr().err
+
+
+def test_block_set_command_writes_once_and_refuses_to_overwrite(monkeypatch, tmp_path, us_crop, capsys):
+    from monai_medcomp.training import blocks as block_module
+
+    monkeypatch.setattr(block_module, "pool_volumes", lambda: iter([("us", us_crop)]))
+    out = tmp_path / "pool.npz"
+    assert block_module.main(["--out", str(out), "--per-image", "7"]) == 0
+    saved = BlockSet.load(out)
+    assert len(saved) == 7 and saved.per_image == 7 and saved.images == ["us, 8-bit: 7 blocks"]
+    assert block_module.main(["--out", str(out), "--per-image", "3"]) == 2
+    assert "already exists" in capsys.readouterr().err and len(BlockSet.load(out)) == 7
