@@ -1,6 +1,6 @@
 """Train any lossy block codec's network on the training pool and write its bundle weights and record.
 
-    python -m monai_medcomp.training.lossy --codec cnn-ae --steps 12000 --batch 128
+    python -m monai_medcomp.training.lossy --codec cnn-ae --steps 7000 --batch 512
 
 One driver for all of them: the codec says how its network is built and what its differentiable
 stand-in for quantised coding is (``relaxed``); the loop here adds the losses.
@@ -111,8 +111,8 @@ def train(codec: LearnedBlockCodec, steps: int, seed: int, blocks: BlockSet | No
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(blocks), generator=generator)
     data = torch.from_numpy(blocks.normalised())[order].to(device)
-    steps_per_block = torch.tensor([1 << codec.latent_bits(int(b)) for b in blocks.bits], dtype=torch.float32)
-    levels = steps_per_block[order].view(-1, 1, 1, 1).to(device)
+    block_levels = torch.tensor([1 << codec.latent_bits(int(b)) for b in blocks.bits], dtype=torch.float32)
+    levels = block_levels[order].view(-1, 1, 1, 1).to(device)
     held_out = min(VALIDATION_BLOCKS, len(data) // 4)
     validation, data = data[:held_out], data[held_out:]
     validation_levels, levels = levels[:held_out], levels[held_out:]
@@ -156,7 +156,7 @@ def train(codec: LearnedBlockCodec, steps: int, seed: int, blocks: BlockSet | No
     summary = {"codec": codec.name, "seed": seed, "steps": steps, "batch": batch, "warmup_steps": warmup,
                "adversarial": adversarial, "pixel_loss": pixel_kind, "training_blocks": len(data),
                "validation_blocks": len(validation),
-               "latent_levels": sorted({int(v) for v in steps_per_block.tolist()}),
+               "latent_levels": sorted({int(v) for v in block_levels.tolist()}),
                "parameters": sum(p.numel() for p in network.parameters()),
                "final_validation_mse_per_stage": final_mse,
                "final_validation_psnr_per_stage": [round(-10 * np.log10(m), 2) for m in final_mse],
