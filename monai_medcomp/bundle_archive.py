@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import zipfile
 from pathlib import Path
 from typing import Sequence
 
-from .errors import MedCompError
-from .fileio import atomic_write, check_output
+from .errors import MedCompError, run_command
+from .fileio import atomic_write, check_outputs
 
 METADATA = Path("configs") / "metadata.json"
 BUNDLE_LAYOUT = ("LICENSE", "configs", "docs", "models", "scripts")  # the specification's top-level entries
@@ -72,8 +71,7 @@ def build_archives(bundles_root: str | Path, out_dir: str | Path, force: bool = 
     if not folders:
         raise MedCompError(f"no bundle (a folder with {METADATA.as_posix()}) in {bundles_root}")
     targets = [Path(out_dir) / f"{folder.name}.zip" for folder in folders]
-    for target in targets:
-        check_output(target, force)
+    check_outputs(targets, force)
     for folder, target in zip(folders, targets):
         atomic_write(target, archive_bytes(folder), force=force)
     return targets
@@ -86,14 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bundles", default="bundles", help="folder holding the bundle folders (default: bundles)")
     parser.add_argument("--force", action="store_true", help="overwrite existing zips")
     args = parser.parse_args(argv)
-    try:
-        for path in build_archives(args.bundles, args.out, args.force):
-            print(path)
-    except MedCompError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_command(parser.prog, lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    for path in build_archives(args.bundles, args.out, args.force):
+        print(path)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -21,7 +21,6 @@ import dataclasses
 import importlib.metadata
 import json
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import numpy as np
 from .codecs import get_codec
 from .codecs.context_model import LOG_UNIT, SCALE_FEATURES_2D, SCALE_FEATURES_3D, SCALE_FLOOR, ilog
 from .data import evaluation_images, get_sample
-from .errors import MedCompError
+from .errors import MedCompError, run_command
 from .fileio import atomic_write
 
 SHARED_FROM = "cnn_ae"  # the bundle whose schema and licence every bundle ships a copy of
@@ -206,10 +205,10 @@ def _evaluation_names() -> set[str]:
 
 def lossy_metrics(seed_lossy: dict[str, Any], codec: str) -> dict[str, Any]:
     """Per evaluation image: shape, bit depth, PSNR, SSIM, bpp (fixed rate and entropy coded); and their means."""
-    per_image = {}
+    per_image, evaluation = {}, _evaluation_names()
     for name, image in seed_lossy["images"].items():
         figures = image["codecs"].get(codec)
-        if name not in _evaluation_names() or figures is None:
+        if name not in evaluation or figures is None:
             continue
         per_image[name] = {"file": sample_file(name), "shape": image["shape"], "bits_stored": image["bits_stored"],
                            "psnr_db": round(figures["psnr"], 2), "ssim": round(figures["ssim"], 4),
@@ -232,10 +231,10 @@ def lossless_rows(benchmark: str, results: dict[str, Any]) -> list[dict[str, Any
 
 def lossless_metrics(benchmark: str, results: dict[str, Any], codec: str) -> dict[str, Any]:
     """Per evaluation image: shape, bit depth, bpp of the file and of the payload, and whether it decoded exactly."""
-    per_image = {}
+    per_image, evaluation = {}, _evaluation_names()
     for row in lossless_rows(benchmark, results):
         # the codec's default parameters: a setting is labelled by the codec name alone
-        if row["setting"] != codec or row["image"] not in _evaluation_names():
+        if row["setting"] != codec or row["image"] not in evaluation:
             continue
         per_image[row["image"]] = {"file": sample_file(row["image"]), "shape": row["shape"],
                                    "bits_stored": row["bits_stored"], "bpp": round(row["file_bpp"], 4),
@@ -588,12 +587,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".", help="the repository root (holds benchmarks/ and bundles/)")
     parser.add_argument("--force", action="store_true", help="replace files whose text changed")
     args = parser.parse_args(argv)
+    return run_command("python -m monai_medcomp.bundle_configs", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     root = Path(args.root)
-    try:  # every bundle's text first: a missing benchmark stops the run before anything is written
-        files = [(bundle, bundle_files(bundle, root)) for bundle in BUNDLES]
-    except MedCompError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    # every bundle's text first: a missing benchmark stops the run before anything is written
+    files = [(bundle, bundle_files(bundle, root)) for bundle in BUNDLES]
     for bundle, texts in files:
         for relative, text in texts.items():
             path = root / "bundles" / bundle.folder / relative

@@ -68,3 +68,15 @@ def load_weights(bundle: str, expected_sha256: str | None = None) -> tuple[dict[
     except Exception as error:
         raise MissingWeightsError(f"bundle {bundle!r} weights at {path} cannot be loaded: {error}") from None
     return state, sha256
+
+
+def state_bytes(state: Any) -> bytes:
+    """What a bundle's ``model.pt`` holds (tensors in plain containers, what :func:`load_weights` accepts),
+    saved from memory: saving to a file name would record that name inside the archive."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -24,11 +23,10 @@ import numpy as np
 from .. import api
 from ..codecs import get_codec
 from ..data import evaluation_images, get_sample, load_sample
-from ..fileio import check_outputs
 from ..metrics import max_abs_error
 from ..volume import Volume
 from .lossless import lossless_row, setting_label
-from .report import cell, markdown_table, provenance, run_description, to_json, write_text
+from .report import cell, markdown_table, provenance, report_paths, run_description, write_report
 from .speed import measure, megabytes_per_second, one_core, timed
 
 CODEC = "learned-lossless"
@@ -271,16 +269,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, not {args.repeats}")
-    out = Path(args.out)
-    paths = [out / "learned_lossless.md", out / "learned_lossless.json"]
-    check_outputs(paths, args.force)
+    paths = report_paths(args.out, "learned_lossless", args.force)
     command = COMMAND.format(out=args.out) + (f" --repeats {args.repeats}" if args.repeats != DEFAULT_REPEATS else "")
     run_info = run_description(command)
     volumes = {sample.name: load_sample(sample.name) for sample in evaluation_images()}
     speed_volumes = {name: volumes[name] if name in volumes else load_sample(name) for name in SPEED_IMAGES}
     results = run(volumes, speed_volumes, args.repeats)
-    write_text(paths[1], to_json({"run": run_info, **results}), args.force)
-    write_text(paths[0], markdown(results, run_info), args.force)
+    write_report(paths, {"run": run_info, **results}, markdown(results, run_info), args.force)
     return 0
 
 

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from pathlib import Path
 from typing import Any, Sequence
 
 from .. import api
 from ..codecs import get_codec
 from ..codecs.autoencoder import FineTunedDecoderCodec
 from ..data import load_sample
-from ..fileio import check_outputs
 from ..metrics import psnr
 from ..volume import Volume
-from .report import markdown_table, provenance, run_description, to_json, write_text
+from .report import markdown_table, provenance, report_paths, run_description, write_report
 from .seed_lossy import LEARNED
 from .speed import one_core, timed
 
@@ -79,9 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, not {args.repeats}")
-    out = Path(args.out)
-    paths = [out / "learned_lossy_speed.md", out / "learned_lossy_speed.json"]
-    check_outputs(paths, args.force)
+    paths = report_paths(args.out, "learned_lossy_speed", args.force)
     codecs = [c for c in args.codecs if get_codec(c).available]
     volume = load_sample(IMAGE)
     command = COMMAND.format(out=args.out)
@@ -93,8 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run(volume, codecs, args.repeats)
     report = {"run": run_info, "image": IMAGE, "shape": list(volume.array.shape),
               "target_seconds": TARGET_SECONDS, "codecs": results}
-    write_text(paths[1], to_json(report), args.force)
-    write_text(paths[0], markdown(results, IMAGE, volume.array.shape, run_info), args.force)
+    write_report(paths, report, markdown(results, IMAGE, volume.array.shape, run_info), args.force)
     return 0
 
 

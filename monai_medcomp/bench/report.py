@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..fileio import atomic_path, atomic_write
+from ..fileio import atomic_path, atomic_write, check_outputs
 
 MISSING = "–"
 
@@ -69,6 +69,20 @@ def to_json(results: Mapping[str, Any]) -> str:
 def write_text(path: Path, text: str, force: bool) -> Path:
     atomic_write(path, text.encode("utf-8"), force=force)
     return path
+
+
+def report_paths(out: str | os.PathLike, stem: str, force: bool) -> tuple[Path, Path]:
+    """A benchmark's ``<out>/<stem>.md`` and ``.json``, refused before any work starts when they exist
+    (unless ``force``), rather than after a long run."""
+    paths = Path(out) / f"{stem}.md", Path(out) / f"{stem}.json"
+    check_outputs(paths, force)
+    return paths
+
+
+def write_report(paths: tuple[Path, Path], report: Mapping[str, Any], markdown: str, force: bool) -> None:
+    """What :func:`report_paths` named: the JSON, then its Markdown."""
+    write_text(paths[1], to_json(report), force)
+    write_text(paths[0], markdown, force)
 
 
 def cell(value: Any, digits: int = 2) -> str:

@@ -24,10 +24,9 @@ from ..api import compress, decompress
 from ..codecs import get_codec
 from ..data import evaluation_images, load_sample
 from ..errors import RateControlError
-from ..fileio import check_outputs
 from ..metrics import psnr, ssim
 from ..volume import Volume
-from .report import markdown_table, provenance, run_description, to_json, write_text
+from .report import markdown_table, provenance, report_paths, run_description, write_report
 
 LEARNED = ("cnn-ae", "cnn-rnn-ae", "cnn-ae-ft", "gan-wgan", "gan-dcgan", "gan-ae-l1-wgan", "gan-ae-l2-wgan",
            "gan-ae-l1-dcgan", "gan-ae-l2-dcgan", "gan-ae-ft")
@@ -168,15 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    out = Path(args.out)
-    paths = [out / "seed_lossy.md", out / "seed_lossy.json"]
-    check_outputs(paths, args.force)
+    paths = report_paths(args.out, "seed_lossy", args.force)
     codecs = [c for c in args.codecs if get_codec(c).available]
     command = COMMAND.format(out=args.out) + (f" --images {' '.join(args.images)}" if args.images else "")
     run_info = run_description(command)
     results = run(codecs, args.images)
-    write_text(paths[1], to_json({"run": run_info, "paper_hr_psnr": PAPER_HR_PSNR, "images": results}), args.force)
-    write_text(paths[0], markdown(results, codecs, run_info), args.force)
+    write_report(paths, {"run": run_info, "paper_hr_psnr": PAPER_HR_PSNR, "images": results},
+                 markdown(results, codecs, run_info), args.force)
     return 0
 
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..codecs import get_codec
 from ..codecs.mlp_predictor import FINETUNE_EPOCHS, SCRATCH_EPOCHS
-from ..fileio import check_outputs
 from .lossless import lossless_row
-from .report import markdown_table, provenance, run_description, to_json, write_text
+from .report import markdown_table, provenance, report_paths, run_description, write_report
 from .speed import one_core
 
 # (column, codec, parameters): the paper's three methods first, then today's two strongest standards
@@ -199,16 +197,13 @@ Among the paper's three methods our ordering is {same}.
 def run_table2(out_dir: str | os.PathLike, images: Sequence[str] | None = None, progress: bool = True,
                force: bool = False) -> dict[str, Any]:
     """Measure, then write ``seed_table2.json`` and ``seed_table2.md`` into ``out_dir``."""
-    out_dir = Path(out_dir)
-    paths = [out_dir / "seed_table2.json", out_dir / "seed_table2.md"]
-    check_outputs(paths, force)
+    paths = report_paths(out_dir, "seed_table2", force)
     with one_core():
         rows = measure_images(images, progress)
         entropies = residual_entropies()
     results = {"run": run_description(COMMAND.format(out=out_dir)), "settings": SETTINGS, "paper_bpp": PAPER_BPP,
                "rows": rows, "summary": summarise(rows), "speed": mlp_speed(rows), "residual_entropy": entropies}
-    write_text(paths[0], to_json(results), force)
-    write_text(paths[1], markdown(results), force)
+    write_report(paths, results, markdown(results), force)
     return results
 
 

@@ -19,8 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import CodecError
-from ..networks.autoencoder import ResidualAutoencoder
 from ..networks.block_autoencoder import BlockAutoencoder
+from ..networks.bundle_networks import ResidualBlockAutoencoder
 from .base import register
 from .learned_block import LearnedBlockCodec, add_quantisation_noise, dequantise, quantise
 
@@ -65,11 +65,8 @@ class CNNRNNAECodec(LearnedBlockCodec):
     params_allowed = ("entropy", "stages")
     description = "lossy 16:1, progressive: three residual autoencoder stages of 32x32 blocks (paper's CNN-RNN-AE)"
 
-    def build_network(self) -> ResidualAutoencoder:
-        return ResidualAutoencoder([
-            BlockAutoencoder(latent_channels=self.latent_channels, encoder_channels=(16, 16, 16),
-                             decoder_channels=(32, 16, 16), downsamples=3)
-            for _ in range(self.stages)])
+    def build_network(self) -> ResidualBlockAutoencoder:
+        return ResidualBlockAutoencoder(stages=self.stages, latent_channels=self.latent_channels)
 
     def check_params(self, params: dict[str, Any]) -> None:
         super().check_params(params)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from torch import nn
 from torch.nn import functional as F
 
-from ..networks.autoencoder import ConvEncoder
+from ..networks.bundle_networks import EncoderGenerator
 from ..networks.gan import ResNetGenerator
 from .autoencoder import FineTunedDecoderCodec, SingleLatentCodec
 from .base import register
@@ -68,25 +68,8 @@ class GANAECodec(SingleLatentCodec):
     adversarial = "wgan"
     pixel_loss = "l2"
 
-    def build_network(self) -> nn.Module:
-        return _EncoderGenerator(ConvEncoder(1, self.latent_channels, (32, 16), downsamples=2),
-                                 ResNetGenerator(self.latent_channels, 1, features=32, residual_blocks=3))
-
-
-class _EncoderGenerator(nn.Module):
-    def __init__(self, encoder: nn.Module, generator: nn.Module):
-        super().__init__()
-        self.encoder = encoder
-        self.generator = generator
-
-    def encode(self, x: Any) -> Any:
-        return self.encoder(x)
-
-    def decode(self, latent: Any) -> Any:
-        return self.generator(latent)
-
-    def forward(self, x: Any) -> Any:
-        return self.decode(self.encode(x))
+    def build_network(self) -> EncoderGenerator:
+        return EncoderGenerator(latent_channels=self.latent_channels)
 
 
 @register

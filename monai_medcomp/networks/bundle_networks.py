@@ -1,9 +1,10 @@
 """The networks of the residual, GAN and GAN-AE codecs with MONAI-style constructors, for bundles' ``network_def``.
 
 MONAI's bundle tools (``verify_net_in_out``, ``ckpt_export``) build a network from keyword arguments
-and call ``forward`` on an image tensor.  Each class here builds exactly the modules its codecs build,
-so the bundle's ``model.pt`` ``"network"`` state loads unchanged, and its ``forward`` maps 2D blocks
-(side a multiple of 32) to their reconstruction without quantisation.
+and call ``forward`` on an image tensor.  The ``cnn-rnn-ae`` and GAN-AE codecs build these classes
+themselves, and ``DownsampledBlockGAN`` only adds the 4x4 averaging to the GAN codecs'
+``ResNetGenerator``, so the bundle's ``model.pt`` ``"network"`` state loads unchanged; ``forward``
+maps 2D blocks (side a multiple of 32) to their reconstruction without quantisation.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .autoencoder import ConvAutoencoder, ConvEncoder, LatentBitstream, ResidualAutoencoder, UpsamplingDecoder
+from .autoencoder import ConvEncoder, LatentBitstream, ResidualAutoencoder
+from .block_autoencoder import BlockAutoencoder
 from .gan import ResNetGenerator
 
 GENERATOR_UPSAMPLING = 4
@@ -32,10 +34,8 @@ class ResidualBlockAutoencoder(ResidualAutoencoder):
                  latent_channels: int = 2, encoder_channels: Sequence[int] = (16, 16, 16),
                  decoder_channels: Sequence[int] = (32, 16, 16), downsamples: int = 3):
         _require_2d(type(self).__name__, spatial_dims)
-        super().__init__([ConvAutoencoder(ConvEncoder(in_channels, latent_channels, encoder_channels, downsamples),
-                                          UpsamplingDecoder(latent_channels, out_channels, decoder_channels,
-                                                            downsamples))
-                          for _ in range(stages)])
+        super().__init__([BlockAutoencoder(spatial_dims, in_channels, out_channels, latent_channels, encoder_channels,
+                                           decoder_channels, downsamples) for _ in range(stages)])
 
 
 class DownsampledBlockGAN(ResNetGenerator):

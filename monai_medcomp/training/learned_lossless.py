@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import io
 import math
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from ..codecs.learned_lossless import SEED, analyse, fit_predictor, plane_kinds,
 from ..errors import run_command
 from ..fileio import atomic_path, atomic_write, check_outputs
 from ..volume import Volume
+from ..weights import state_bytes
 from .images import pool_volumes
 
 PIXELS_PER_KIND = 1 << 14
@@ -125,9 +125,8 @@ def pretrain(seed: int = SEED, images: Iterable[tuple[str, Volume]] | None = Non
 
 
 def weights_bytes(state: dict[str, torch.Tensor]) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
+    """The bundle's ``model.pt``: the two scale regressions' integer weights."""
+    return state_bytes(state)
 
 
 def report_markdown(summary: dict, command: str, weights: bytes) -> str:

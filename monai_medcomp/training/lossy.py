@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import io
 import json
 import time
 from pathlib import Path
@@ -44,6 +43,7 @@ from ..entropy.factorized import fit_prior
 from ..errors import MedCompError, run_command
 from ..fileio import atomic_path, atomic_write, check_outputs
 from ..networks.gan import BlockDiscriminator
+from ..weights import state_bytes
 from .blocks import BlockSet, training_blocks
 
 SEED = 0
@@ -168,10 +168,8 @@ def train(codec: LearnedBlockCodec, steps: int, seed: int, blocks: BlockSet | No
 
 
 def weights_bytes(network: torch.nn.Module, prior: np.ndarray) -> bytes:
-    """The bundle's ``model.pt``, saved from memory (a file name would end up inside the archive)."""
-    buffer = io.BytesIO()
-    torch.save({"network": network.state_dict(), "prior": torch.from_numpy(prior)}, buffer)
-    return buffer.getvalue()
+    """The bundle's ``model.pt``: the network's state and the latent prior."""
+    return state_bytes({"network": network.state_dict(), "prior": torch.from_numpy(prior)})
 
 
 def report_markdown(summary: dict[str, Any], command: str) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import io
 import json
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..codecs.mlp_predictor import MLPHuffmanOptions, build_model, clip_features
 from ..errors import run_command
 from ..fileio import atomic_path, atomic_write, check_outputs
 from ..volume import Volume
+from ..weights import state_bytes
 from .images import pool_volumes
 from .predictor import fit_regressor
 
@@ -105,10 +105,8 @@ def pretrain(epochs: int = EPOCHS, seed: int = SEED, images: Iterable[tuple[str,
 
 
 def weights_bytes(model: torch.nn.Module) -> bytes:
-    """The bundle's ``model.pt``, saved from memory (a file name would end up inside the archive)."""
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.getvalue()
+    """The bundle's ``model.pt``: the three networks' state."""
+    return state_bytes(model.state_dict())
 
 
 def report_markdown(summary: dict, command: str) -> str:
