@@ -73,7 +73,10 @@ args=(sys.stdout,)
 [formatter_fullFormatter]
 format=%(asctime)s - %(name)s - %(levelname)s - %(message)s
 """
-SLICE_LAYOUT = "3D volumes are coded slice by slice, RGB images plane by plane."
+SLICE_LAYOUT = ("3D volumes are coded slice by slice. RGB images are coded plane by plane with the grey model, "
+                "or, where the bundle holds an RGB model (`models/model_rgb.pt`, trained by "
+                "`python -m monai_medcomp.training.lossy --channels 3`, record in `docs/training_rgb.md`), by "
+                "that model, the three planes of a block together.")
 BLOCK_NETWORK_USE = ("`inferer` (a `SliceInferer` with 32x32 windows) runs it on a channel-first volume in a "
                      "MONAI evaluator.")
 
@@ -352,7 +355,7 @@ def metadata(bundle: Bundle, benchmarks: Path) -> dict[str, Any]:
         "image_classes": ("stored integers (8 to 16 bit, signed or not), grey or RGB, coded without loss"
                           if bundle.lossless else
                           "one grey channel, stored integers (8 to 16 bit) normalised to [0, 1] by their bit "
-                          "depth; RGB images are coded per channel"),
+                          "depth; RGB images are coded per channel, or by models/model_rgb.pt where present"),
         "intended_use": LOSSLESS_USE if bundle.lossless else LOSSY_USE,
         "eval_metrics": eval_metrics(bundle, benchmarks),
         "references": [f"MedComp benchmarks/{bundle.benchmark}",
@@ -470,6 +473,7 @@ def readme(bundle: Bundle, meta: dict[str, Any]) -> str:
     entropy_note = ("" if lossless else " `codec_params` takes `{\"entropy\": true}` to code the same latents with "
                     "the bundle's learned prior: the same pixels in fewer bytes (the table's entropy-coded bpp).")
     budget = ", ".join(f"{key} {value}" for key, value in bundle.train_budget.items())
+    trained = "network" if lossless else "grey network"
     override = ""
     if bundle.override:
         extra = metrics["overrides"][bundle.override]
@@ -496,7 +500,7 @@ its `dataset`; its `evaluator`, `monai_medcomp.bundle_workflows.CompressionEvalu
 one and writes into `output_dir`:
 
 - `<name>.mcz`: the compressed image (MedComp container: geometry and source metadata kept; the
-  header records the SHA-256 of `models/model.pt`, so a file never decodes with other weights);
+  header records the SHA-256 of the weights it used, so a file never decodes with other weights);
 - `<name>_reconstruction.nii.gz`: the decoded image with the original geometry;
 - `metrics.csv`: per image the status, codec, shape, bit depth, compressed bytes, bpp, compression
   ratio, space saving, PSNR (peak `2**bits_stored - 1`), SSIM, max absolute error and encode time.
@@ -520,7 +524,7 @@ cannot reach the rate (JPEG on small images) is listed as skipped.{rate_note}
 
 ## Training
 
-`configs/train.json` (`monai_medcomp.bundle_workflows.BundleTrainer`) trains the codec's network on
+`configs/train.json` (`monai_medcomp.bundle_workflows.BundleTrainer`) trains the codec's {trained} on
 the NIfTI/DICOM images of `dataset_dir`, on the CPU, with a small default budget ({budget}: seconds
 to a minute), and writes `output_dir/models/model.pt`; it never overwrites an existing file unless
 `--force true`. The shipped weights were trained on the whole training pool with a larger budget:

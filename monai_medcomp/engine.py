@@ -141,7 +141,7 @@ def encode_volume(volume: Volume, codec: Codec, params: dict[str, Any] | None = 
     header = Header(codec=codec.name, params=params, dtype=volume.dtype.name, shape=list(volume.array.shape),
                     bits_stored=volume.bits_stored, offset=offset, precision=fmt.bits, geometry=volume.geometry(),
                     slices_per_chunk=step, lossless=codec.is_lossless(params), codec_version=codec.version,
-                    weights=codec.weights_info())
+                    weights=codec.weights_info(fmt))
     return EncodedVolume(header=header, metadata=volume.metadata, chunks=chunks)
 
 

@@ -1,4 +1,5 @@
-"""Where learned weights live: in the MONAI bundle that owns them, ``bundles/<bundle>/models/model.pt``.
+"""Where learned weights live: in the MONAI bundle that owns them, ``bundles/<bundle>/models/model.pt``
+(and, for the lossy block codecs, the RGB model ``models/model_rgb.pt`` beside it).
 
 A source checkout (editable install) reads them from the repository's ``bundles/`` folder; a
 non-editable ``pip install .`` carries a copy inside the package as ``monai_medcomp/_bundles``.
@@ -16,6 +17,7 @@ from typing import Any
 from .errors import MissingWeightsError
 
 WEIGHTS_FILE = Path("models") / "model.pt"
+RGB_WEIGHTS_FILE = Path("models") / "model_rgb.pt"
 
 
 def bundle_roots() -> list[Path]:
@@ -38,10 +40,11 @@ def bundle_dir(bundle: str) -> Path:
     raise MissingWeightsError(f"bundle {bundle!r} not found (searched {searched})")
 
 
-def weights_path(bundle: str) -> Path:
-    path = bundle_dir(bundle) / WEIGHTS_FILE
+def weights_path(bundle: str, weights_file: Path = WEIGHTS_FILE) -> Path:
+    """``weights_file`` of ``bundle``, or :class:`MissingWeightsError` naming both."""
+    path = bundle_dir(bundle) / weights_file
     if not path.is_file():
-        raise MissingWeightsError(f"bundle {bundle!r} has no weights at {WEIGHTS_FILE}")
+        raise MissingWeightsError(f"bundle {bundle!r} has no weights at {weights_file.as_posix()}")
     return path
 
 
@@ -53,11 +56,12 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def load_weights(bundle: str, expected_sha256: str | None = None) -> tuple[dict[str, Any], str]:
-    """Load a bundle's state dict safely; check it against the hash a ``.mcz`` file recorded."""
+def load_weights(bundle: str, expected_sha256: str | None = None,
+                 weights_file: Path = WEIGHTS_FILE) -> tuple[dict[str, Any], str]:
+    """Load a bundle's state dict (``weights_file``) safely; check it against the hash a ``.mcz`` file recorded."""
     import torch
 
-    path = weights_path(bundle)
+    path = weights_path(bundle, weights_file)
     sha256 = file_sha256(path)
     if expected_sha256 is not None and sha256 != expected_sha256:
         raise MissingWeightsError(f"bundle {bundle!r} weights do not match the file (sha256 {sha256[:12]}..., "

@@ -6,7 +6,8 @@ Each image goes through the API: every learned codec with its fixed-rate latents
 and again with the learned factorised prior (same pixels, fewer bytes); JPEG and JPEG 2000 are
 rate-controlled (``ratecontrol``, target ``bpp``) to the fixed-rate file's bpp.  Grey: the medical
 evaluation images.  RGB: the RGB ultrasound of the evaluation list and (by default) two scikit-image photographs
-that are *not* in the training pool (the paper's CIFAR and HR photographs are not available offline).
+that are *not* in the training pool (the paper's CIFAR and HR photographs are not available offline),
+each plane by the grey model unless the bundle holds an RGB model (``models/model_rgb.pt``).
 Everything runs on one thread; the seconds are one-core encode + decode times.
 """
 
@@ -147,13 +148,14 @@ def comparison(results: dict[str, Any], codecs: Sequence[str]) -> str:
     text = (f"## Against the paper (its HR photographs; ours: mean PSNR over the {len(grey)} grey and {len(rgb)} RGB "
             "images that every column coded)\n\n"
             + markdown_table(["codec", "paper HR (dB)", "ours grey (dB)", "ours RGB (dB)"], rows) + "\n")
-    means = {c: _mean(results, grey, c, "psnr") for c in codecs}
-    jpeg = _mean(results, grey, "jpeg", "psnr")
-    if grey and codecs and jpeg is not None:
-        best = max(means, key=means.get)
-        verdict = "matches or beats" if means[best] >= jpeg else "falls short of"
-        text += (f"\nBest learned codec on those grey images: `{best}`, mean {means[best]:.2f} dB, which {verdict} "
-                 f"JPEG at the same bpp ({jpeg:.2f} dB).\n")
+    for color, images in (("grey", grey), ("RGB", rgb)):
+        means = {c: _mean(results, images, c, "psnr") for c in codecs}
+        jpeg = _mean(results, images, "jpeg", "psnr")
+        if images and codecs and jpeg is not None:
+            best = max(means, key=means.get)
+            verdict = "matches or beats" if means[best] >= jpeg else "falls short of"
+            text += (f"\nBest learned codec on those {color} images: `{best}`, mean {means[best]:.2f} dB, which "
+                     f"{verdict} JPEG at the same bpp ({jpeg:.2f} dB).\n")
     return text
 
 

@@ -52,8 +52,9 @@ class CNNAECodec(SingleLatentCodec):
     description = "lossy 16:1: convolutional autoencoder of 32x32 blocks (paper's CNN-AE)"
     decoder_channels: tuple[int, ...] = (64, 32)
 
-    def build_network(self) -> BlockAutoencoder:
-        return BlockAutoencoder(latent_channels=self.latent_channels, decoder_channels=self.decoder_channels)
+    def build_network(self, channels: int = 1) -> BlockAutoencoder:
+        return BlockAutoencoder(in_channels=channels, out_channels=channels,
+                                latent_channels=self.latent_channels * channels, decoder_channels=self.decoder_channels)
 
 
 @register
@@ -65,8 +66,9 @@ class CNNRNNAECodec(LearnedBlockCodec):
     params_allowed = ("entropy", "stages")
     description = "lossy 16:1, progressive: three residual autoencoder stages of 32x32 blocks (paper's CNN-RNN-AE)"
 
-    def build_network(self) -> ResidualBlockAutoencoder:
-        return ResidualBlockAutoencoder(stages=self.stages, latent_channels=self.latent_channels)
+    def build_network(self, channels: int = 1) -> ResidualBlockAutoencoder:
+        return ResidualBlockAutoencoder(in_channels=channels, out_channels=channels, stages=self.stages,
+                                        latent_channels=self.latent_channels * channels)
 
     def check_params(self, params: dict[str, Any]) -> None:
         super().check_params(params)

@@ -102,8 +102,8 @@ class Codec(abc.ABC):
         """Slices coded together in one independently decodable chunk with these parameters."""
         return self.slab_size
 
-    def weights_info(self) -> dict[str, str] | None:
-        """Name and SHA-256 of learned weights, for codecs that have them."""
+    def weights_info(self, fmt: PixelFormat | None = None) -> dict[str, str] | None:
+        """Name and SHA-256 of the learned weights that code images of ``fmt``, for codecs that have them."""
         return None
 
     def check_format(self, fmt: PixelFormat) -> None:

@@ -2,8 +2,8 @@
 
 An image of any size is padded by repeating its edge pixels up to a multiple of the block size
 (edge padding adds no false edge for the network to spend latent bits on), cut into blocks, and
-the decoded blocks are reassembled and cropped.  Colour images are cut plane by plane: every
-block the networks see is one grey plane, which is how a grey model codes RGB.
+the decoded blocks are reassembled and cropped.  A block keeps all the image's channels, so a codec
+can hand an RGB block whole to an RGB model or plane by plane to a grey one.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ def block_grid(rows: int, cols: int, block: int = BLOCK) -> tuple[int, int]:
 
 
 def to_blocks(image: np.ndarray, block: int = BLOCK) -> np.ndarray:
-    """(rows, cols, channels) -> (channels * blocks_down * blocks_across, 1, block, block), plane by plane."""
+    """(rows, cols, channels) -> (blocks_down * blocks_across, channels, block, block), in raster order."""
     rows, cols, channels = image.shape
     down, across = block_grid(rows, cols, block)
     padded = np.pad(image, ((0, down * block - rows), (0, across * block - cols), (0, 0)), mode="edge")
-    tiles = padded.reshape(down, block, across, block, channels).transpose(4, 0, 2, 1, 3)
-    return tiles.reshape(channels * down * across, 1, block, block)
+    tiles = padded.reshape(down, block, across, block, channels).transpose(0, 2, 4, 1, 3)
+    return tiles.reshape(down * across, channels, block, block)
 
 
 def from_blocks(blocks: np.ndarray, rows: int, cols: int, channels: int, block: int = BLOCK) -> np.ndarray:
     """Inverse of :func:`to_blocks`: reassemble and crop to (rows, cols, channels)."""
     down, across = block_grid(rows, cols, block)
-    tiles = np.asarray(blocks).reshape(channels, down, across, block, block).transpose(1, 3, 2, 4, 0)
+    tiles = np.asarray(blocks).reshape(down, across, channels, block, block).transpose(0, 3, 1, 4, 2)
     return tiles.reshape(down * block, across * block, channels)[:rows, :cols]

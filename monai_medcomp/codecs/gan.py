@@ -34,8 +34,9 @@ class GANCodec(LearnedBlockCodec):
     latent_channels = 1
     adversarial = "wgan"
 
-    def build_network(self) -> nn.Module:
-        return ResNetGenerator(self.latent_channels, 1, features=32, residual_blocks=3, image_skip=True)
+    def build_network(self, channels: int = 1) -> nn.Module:
+        return ResNetGenerator(self.latent_channels * channels, channels, features=32, residual_blocks=3,
+                               image_skip=True)
 
     def analyse(self, network: Any, blocks: Any, levels: int) -> list[Any]:
         return [quantise(F.avg_pool2d(blocks, DOWNSAMPLE), levels)]
@@ -68,8 +69,9 @@ class GANAECodec(SingleLatentCodec):
     adversarial = "wgan"
     pixel_loss = "l2"
 
-    def build_network(self) -> EncoderGenerator:
-        return EncoderGenerator(latent_channels=self.latent_channels)
+    def build_network(self, channels: int = 1) -> EncoderGenerator:
+        return EncoderGenerator(in_channels=channels, out_channels=channels,
+                                latent_channels=self.latent_channels * channels)
 
 
 @register

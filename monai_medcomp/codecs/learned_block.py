@@ -4,9 +4,16 @@ A codec family (:mod:`.autoencoder`, :mod:`.gan`) only says how to build its net
 block becomes integer latents (``analyse``), how latents become a block (``synthesise``), and the
 differentiable stand-in that training uses (``relaxed``: uniform noise in place of rounding).
 
+Grey and RGB: a bundle holds a grey model (``models/model.pt``) and may hold an RGB model
+(``models/model_rgb.pt``, trained with ``--channels 3``) of the same family.  An RGB model takes a
+block's three planes together and has three times the grey model's latent channels, so it can spend
+its latent on what the planes share; a bundle without one codes an RGB image plane by plane with the
+grey model (the documented conversion).  A chunk's flags say which model made it.
+
 Rate: the paper's fixed 16:1.  A 32x32 block of one plane holds ``1024 * bits`` raw bits; its
 latents (all stages together) get ``64 * bits``: ``latent_bits`` divides that budget among the
-latent elements, so an 8-bit block stores at most 64 bytes and a 16-bit one 128.  The optional
+latent elements, so an 8-bit grey block stores at most 64 bytes, a 16-bit one 128 and an 8-bit
+RGB block 192.  The optional
 ``entropy`` parameter codes the same integers with the bundle's learned factorised prior instead
 (:mod:`..entropy.factorized`): same pixels, fewer bytes; a section keeps the fixed packing if the
 prior would not make it smaller.
@@ -21,8 +28,8 @@ each block on its own, so the pass size does not change a pixel, but a pass of a
 the float64 activations in the CPU cache: a 512x512 slice codes about three times faster than in
 one pass of all its 256 blocks.  Each stage is decoded once per slice, however many digests use it.
 
-Chunk layout (little-endian): version u8, flags u8 (bit 0: entropy coded), stages u8, bits per
-latent element u8, the first 8 bytes of the bundle's SHA-256, u32-length-prefixed sections
+Chunk layout (little-endian): version u8, flags u8 (bit 0: entropy coded; bit 1: RGB model), stages u8,
+bits per latent element u8, the first 8 bytes of the bundle's SHA-256, u32-length-prefixed sections
 (fine-tuned decoder weights as float16, may be empty; then one latent section per stage, each
 starting with a u8 packing kind), one 8-byte BLAKE2b digest of the pixels per stage, CRC-32.
 """
@@ -33,13 +40,14 @@ import functools
 import hashlib
 import struct
 import zlib
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
 from ..entropy.factorized import decode_factorized, encode_factorized, pack_fixed, unpack_fixed
 from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
-from ..weights import file_sha256, load_weights, weights_path
+from ..weights import RGB_WEIGHTS_FILE, WEIGHTS_FILE, file_sha256, load_weights, weights_path
 from .base import Codec, PixelFormat
 from .blocks import BLOCK, from_blocks, to_blocks
 
@@ -49,6 +57,7 @@ DIGEST_SIZE = 8
 RATIO = 16
 BLOCKS_PER_PASS = 4
 PACKINGS = ("fixed", "factorized")
+ENTROPY_CODED, RGB_MODEL = 1, 2  # chunk flags
 _HEAD = struct.Struct("<BBBB")
 _U32 = struct.Struct("<I")
 
@@ -82,9 +91,17 @@ def in_passes(stage_outputs: Callable[[slice], Sequence[Any]], count: int) -> li
     return [torch.cat(stage) for stage in zip(*passes)]
 
 
+CHANNEL_NAMES = {1: "grey", 3: "RGB"}
+
+
+def model_file(channels: int) -> Path:
+    """The bundle's weights for blocks of ``channels`` planes."""
+    return WEIGHTS_FILE if channels == 1 else RGB_WEIGHTS_FILE
+
+
 @functools.lru_cache(maxsize=None)
-def _cached_state(bundle: str, sha256: str) -> dict[str, Any]:
-    state, _ = load_weights(bundle, sha256)
+def _cached_state(bundle: str, model: Path, sha256: str) -> dict[str, Any]:
+    state, _ = load_weights(bundle, sha256, model)
     return state
 
 
@@ -100,12 +117,13 @@ class LearnedBlockCodec(Codec):
     params_allowed: ClassVar[tuple[str, ...]] = ("entropy",)
 
     # -- what a family defines -------------------------------------------------------------------------
-    def build_network(self) -> Any:
-        """The untrained torch module whose state the bundle holds."""
+    def build_network(self, channels: int = 1) -> Any:
+        """The untrained torch module whose state the bundle holds, for blocks of ``channels`` planes
+        (``latent_channels`` per plane)."""
         raise NotImplementedError
 
     def analyse(self, network: Any, blocks: Any, levels: int) -> list[Any]:
-        """Normalised blocks (N, 1, 32, 32) -> integer latents, one tensor per stage."""
+        """Normalised blocks (N, channels, 32, 32) -> integer latents, one tensor per stage."""
         raise NotImplementedError
 
     def synthesise(self, network: Any, latents: Sequence[Any], levels: int) -> Any:
@@ -162,31 +180,46 @@ class LearnedBlockCodec(Codec):
             return False
         return True
 
-    def weights_info(self) -> dict[str, str] | None:
+    def weights_info(self, fmt: PixelFormat | None = None) -> dict[str, str] | None:
         try:
-            return {"name": self.bundle, "sha256": file_sha256(weights_path(self.bundle))}
+            model = weights_path(self.bundle, model_file(self.model_channels(fmt.channels if fmt else 1)))
+            return {"name": self.bundle, "sha256": file_sha256(model)}
         except MissingWeightsError:
             return None
 
-    def load_bundle(self, expected_prefix: bytes | None = None) -> tuple[Any, np.ndarray, str]:
-        """The float64 network, the prior histograms (stages, latent channels, bins) and the weights' SHA-256."""
+    def model_channels(self, image_channels: int) -> int:
+        """3 where an RGB image meets a bundle with an RGB model; otherwise 1 (grey model, plane by plane)."""
+        if image_channels == 3:
+            try:
+                weights_path(self.bundle, RGB_WEIGHTS_FILE)
+                return 3
+            except MissingWeightsError:
+                pass
+        return 1
+
+    def load_bundle(self, channels: int = 1, expected_prefix: bytes | None = None) -> tuple[Any, np.ndarray, str]:
+        """The float64 network for blocks of ``channels`` planes, its prior histograms (stages, latent channels,
+        bins) and the weights' SHA-256."""
         import torch
 
+        model = model_file(channels)
         try:
-            sha256 = file_sha256(weights_path(self.bundle))
+            sha256 = file_sha256(weights_path(self.bundle, model))
         except MissingWeightsError as error:
-            raise MissingWeightsError(f"codec {self.name!r} has no trained weights: {error}") from None
+            raise MissingWeightsError(f"codec {self.name!r} has no trained {CHANNEL_NAMES[channels]} weights: "
+                                      f"{error}") from None
         if expected_prefix is not None and bytes.fromhex(sha256)[:SHA_PREFIX] != expected_prefix:
             raise MissingWeightsError(
                 f"codec {self.name!r}: bundle {self.bundle!r} weights (sha256 {sha256[:16]}...) are not the ones "
                 f"this file was encoded with (sha256 {expected_prefix.hex()}...): install that bundle version")
-        state = _cached_state(self.bundle, sha256)
-        network = self.build_network()
+        state = _cached_state(self.bundle, model, sha256)
+        network = self.build_network(channels)
         try:
             network.load_state_dict(state["network"])
         except (KeyError, RuntimeError) as error:
-            raise MissingWeightsError(f"codec {self.name!r}: bundle {self.bundle!r} does not hold this codec's "
-                                      f"network ({str(error).splitlines()[0]})") from None
+            raise MissingWeightsError(f"codec {self.name!r}: bundle {self.bundle!r} {model.as_posix()} does not hold "
+                                      f"this codec's {CHANNEL_NAMES[channels]} network "
+                                      f"({str(error).splitlines()[0]})") from None
         network = network.to(torch.float64).eval()
         return network, state["prior"].numpy(), sha256
 
@@ -195,10 +228,12 @@ class LearnedBlockCodec(Codec):
 
         self.check_params(params)
         image = _as_image(slab, fmt, self.name)
-        network, prior, sha256 = self.load_bundle()
+        channels = self.model_channels(fmt.channels)
+        network, prior, sha256 = self.load_bundle(channels)
         q = self.latent_bits(fmt.bits)
         levels = 1 << q
-        blocks = torch.from_numpy(to_blocks(image).astype(np.float64) / fmt.max_value)
+        blocks = torch.from_numpy(to_blocks(image).reshape(-1, channels, BLOCK, BLOCK).astype(np.float64)
+                                  / fmt.max_value)
         with torch.no_grad():
             latents = in_passes(lambda part: self.analyse(network, blocks[part], levels), len(blocks))
         tuned = self.tune(network, blocks, latents, levels, params)
@@ -207,7 +242,8 @@ class LearnedBlockCodec(Codec):
                    for stage in self._reconstructions(decoder, latents, levels)]
         sections = [tuned] + [self._latent_section(s.numpy().astype(np.int64), prior[stage], q, params)
                               for stage, s in enumerate(latents)]
-        body = (_HEAD.pack(CHUNK_VERSION, int(bool(params.get("entropy"))), self.stages, q)
+        flags = (ENTROPY_CODED if params.get("entropy") else 0) | (RGB_MODEL if channels == 3 else 0)
+        body = (_HEAD.pack(CHUNK_VERSION, flags, self.stages, q)
                 + bytes.fromhex(sha256)[:SHA_PREFIX] + b"".join(_U32.pack(len(p)) + p for p in sections)
                 + b"".join(digests))
         return body + _U32.pack(zlib.crc32(body))
@@ -216,14 +252,18 @@ class LearnedBlockCodec(Codec):
         import torch
 
         rows, cols = int(shape[1]), int(shape[2])
-        count = len(to_blocks(np.zeros((rows, cols, fmt.channels), np.uint8)))
-        stages, q, sha, sections, digests = self._parse(data)
+        flags, stages, q, sha, sections, digests = self._parse(data)
+        channels = 3 if flags & RGB_MODEL else 1
+        if fmt.channels % channels:
+            raise CodecError(f"{self.name} chunk was coded by an RGB model, but the image has {fmt.channels} "
+                             "channel(s) (damaged data)")
+        count = len(to_blocks(np.zeros((rows, cols, fmt.channels), np.uint8))) * fmt.channels // channels
         wanted = int(params.get("stages", stages))
         if not 1 <= wanted <= stages:
             raise CodecError(f"codec {self.name!r}: stages must be 1 to {stages}, not {wanted}")
-        network, prior, _ = self.load_bundle(sha)
+        network, prior, _ = self.load_bundle(channels, sha)
         levels = 1 << q
-        latent_shape = (count, self.latent_channels, self.latent_size, self.latent_size)
+        latent_shape = (count, self.latent_channels * channels, self.latent_size, self.latent_size)
         latents = [torch.from_numpy(self._read_latents(sections[1 + k], prior[k], q, latent_shape)).to(torch.float64)
                    for k in range(wanted)]
         decoder = self.tuned_network(network, sections[0])
@@ -245,7 +285,7 @@ class LearnedBlockCodec(Codec):
     def _pixels(blocks: Any, image_shape: tuple[int, ...], fmt: PixelFormat) -> np.ndarray:
         """Normalised blocks (a tensor) -> the image's integer pixels, rounded and clipped to the bit depth."""
         pixels = np.clip(np.round(blocks.numpy() * fmt.max_value), 0, fmt.max_value).astype(np.int64)
-        return from_blocks(pixels, *image_shape)
+        return from_blocks(pixels.reshape(-1, image_shape[2], BLOCK, BLOCK), *image_shape)
 
     def _latent_section(self, symbols: np.ndarray, prior: np.ndarray, q: int, params: dict[str, Any]) -> bytes:
         fixed = bytes([PACKINGS.index("fixed")]) + pack_fixed(symbols, q)
@@ -261,13 +301,13 @@ class LearnedBlockCodec(Codec):
             return unpack_fixed(section[1:], q, int(np.prod(shape))).reshape(shape)
         return decode_factorized(section[1:], prior, 1 << q, shape)
 
-    def _parse(self, data: bytes) -> tuple[int, int, bytes, list[bytes], list[bytes]]:
+    def _parse(self, data: bytes) -> tuple[int, int, int, bytes, list[bytes], list[bytes]]:
         if len(data) < _HEAD.size + SHA_PREFIX + _U32.size:
             raise CodecError(f"{self.name} chunk is truncated")
         body, (crc,) = data[:-_U32.size], _U32.unpack(data[-_U32.size:])
         if zlib.crc32(body) != crc:
             raise CodecError(f"{self.name} chunk checksum mismatch: its latents or weights are damaged")
-        version, _, stages, q = _HEAD.unpack_from(body)
+        version, flags, stages, q = _HEAD.unpack_from(body)
         if version != CHUNK_VERSION:
             raise CodecError(f"{self.name} chunk version {version} is not supported (this build reads {CHUNK_VERSION})")
         if stages != self.stages or not 1 <= q <= 16:
@@ -282,7 +322,7 @@ class LearnedBlockCodec(Codec):
         if len(body) - pos != stages * DIGEST_SIZE:
             raise CodecError(f"{self.name} chunk has the wrong length (damaged data)")
         digests = [body[pos + k * DIGEST_SIZE:pos + (k + 1) * DIGEST_SIZE] for k in range(stages)]
-        return stages, q, sha, sections, digests
+        return flags, stages, q, sha, sections, digests
 
 
 def _as_image(slab: np.ndarray, fmt: PixelFormat, name: str) -> np.ndarray:

@@ -375,7 +375,7 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
             raise CodecError(f"learned-lossless slab must be an integer from 1 to {MAX_SLAB}, got {slab!r}")
         return slab
 
-    def weights_info(self) -> dict[str, str] | None:
+    def weights_info(self, fmt: PixelFormat | None = None) -> dict[str, str] | None:
         try:
             return {"name": BUNDLE, "sha256": file_sha256(weights_path(BUNDLE))}
         except MissingWeightsError:

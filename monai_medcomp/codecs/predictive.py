@@ -228,7 +228,7 @@ class MLPHuffmanCodec(Codec):
     def default_params(self) -> dict[str, Any]:
         return MLPHuffmanOptions().to_params()
 
-    def weights_info(self) -> dict[str, str] | None:
+    def weights_info(self, fmt: PixelFormat | None = None) -> dict[str, str] | None:
         try:
             return {"name": BUNDLE, "sha256": file_sha256(weights_path(BUNDLE))}
         except MissingWeightsError:

@@ -1,6 +1,7 @@
 """Train any lossy block codec's network on the training pool and write its bundle weights and record.
 
     python -m monai_medcomp.training.lossy --codec cnn-ae --steps 7000 --batch 512
+    python -m monai_medcomp.training.lossy --codec cnn-ae --steps 2000 --batch 128 --channels 3
 
 One driver for all of them: the codec says how its network is built and what its differentiable
 stand-in for quantised coding is (``relaxed``); the loop here adds the losses.
@@ -16,9 +17,12 @@ stand-in for quantised coding is (``relaxed``); the loop here adds the losses.
   DCGAN non-saturating loss averaged over the batch.  WGAN: RMSProp lr 2e-5, critic weights clipped
   to +-0.01; DCGAN: Adam lr 2e-4, beta1 0.5.
 
-The bundle holds ``{"network": state_dict, "prior": (stages, latent channels, bins)}``, the prior
-being the histogram of the trained encoder's latents on the training blocks (the learned factorised
-prior of the optional entropy coding).  Seeded and single-threaded by default: the same command
+Grey models (``models/model.pt``) train on blocks of every pool image's planes, RGB models
+(``--channels 3``, ``models/model_rgb.pt``) on whole RGB blocks of the pool's RGB images, starting
+from the bundle's grey model (:mod:`.rgb_start`), which must be trained first.  Each holds
+``{"network": state_dict, "prior": (stages, latent channels, bins)}``, the prior being the histogram
+of the trained encoder's latents on the training blocks (the learned factorised prior of the
+optional entropy coding).  Seeded and single-threaded by default: the same command
 writes the same weights on the CPU.  ``--device cuda`` runs the same loop on a GPU, where CUDA's
 atomics make runs differ in the last bits; ``--blocks`` trains on a block set saved by :mod:`.blocks`.
 """
@@ -38,13 +42,14 @@ import torch
 from torch.nn import functional as F
 
 from ..codecs import get_codec
-from ..codecs.learned_block import LearnedBlockCodec
+from ..codecs.learned_block import LearnedBlockCodec, model_file
 from ..entropy.factorized import fit_prior
 from ..errors import MedCompError, run_command
 from ..fileio import atomic_path, atomic_write, check_outputs
 from ..networks.gan import BlockDiscriminator
-from ..weights import state_bytes
+from ..weights import file_sha256, state_bytes
 from .blocks import BlockSet, training_blocks
+from .rgb_start import start_from_grey
 
 SEED = 0
 BATCH = 32
@@ -66,9 +71,9 @@ def pixel_error(output: torch.Tensor, target: torch.Tensor, kind: str) -> torch.
 class AdversarialTrainer:
     """The discriminator side of a GAN codec: its optimiser, its step, the generator's adversarial loss."""
 
-    def __init__(self, kind: str, parameters: list[torch.nn.Parameter], device: str = "cpu"):
+    def __init__(self, kind: str, parameters: list[torch.nn.Parameter], channels: int = 1, device: str = "cpu"):
         self.kind = kind
-        self.discriminator = BlockDiscriminator(1).to(device)
+        self.discriminator = BlockDiscriminator(channels).to(device)
         if kind == "wgan":
             self.optimiser = torch.optim.RMSprop(self.discriminator.parameters(), lr=2e-5)
         else:
@@ -99,15 +104,18 @@ class AdversarialTrainer:
 
 
 def train(codec: LearnedBlockCodec, steps: int, seed: int, blocks: BlockSet | None = None, batch: int = BATCH,
-          device: str = "cpu") -> tuple[torch.nn.Module, np.ndarray, dict[str, Any]]:
+          device: str = "cpu", channels: int = 1,
+          grey_start: dict[str, torch.Tensor] | None = None) -> tuple[torch.nn.Module, np.ndarray, dict[str, Any]]:
     """The trained network (on the CPU), its latent prior and a summary of the run.
 
     ``blocks``: what :func:`.blocks.training_blocks` returns, by default for the training pool (a
-    quarter of them, at most 512, are held out for the final loss).
+    quarter of them, at most 512, are held out for the final loss); their channels (grey or RGB)
+    decide the model's, otherwise ``channels`` does.  ``grey_start``: the codec's grey network state,
+    where an RGB model starts (:mod:`.rgb_start`).
     """
     torch.manual_seed(seed)
     start = time.perf_counter()
-    blocks = training_blocks(BLOCKS_PER_IMAGE, seed) if blocks is None else blocks
+    blocks = training_blocks(BLOCKS_PER_IMAGE, seed, channels=channels) if blocks is None else blocks
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(blocks), generator=generator)
     data = torch.from_numpy(blocks.normalised())[order].to(device)
@@ -116,13 +124,17 @@ def train(codec: LearnedBlockCodec, steps: int, seed: int, blocks: BlockSet | No
     held_out = min(VALIDATION_BLOCKS, len(data) // 4)
     validation, data = data[:held_out], data[held_out:]
     validation_levels, levels = levels[:held_out], levels[held_out:]
-    network = codec.build_network().to(device)
+    network = codec.build_network(blocks.channels)
+    if grey_start is not None:
+        start_from_grey(network, grey_start)
+    network = network.to(device)
     adversarial = getattr(codec, "adversarial", None)
     pixel_kind = getattr(codec, "pixel_loss", "l2")
     warmup = steps // 2 if adversarial else steps
     optimiser = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, warmup))
-    trainer = AdversarialTrainer(adversarial, list(network.parameters()), device) if adversarial else None
+    trainer = (AdversarialTrainer(adversarial, list(network.parameters()), blocks.channels, device)
+               if adversarial else None)
     network.train()
     for step in range(steps):
         pick = torch.randint(len(data), (batch,), generator=generator).to(device)
@@ -153,7 +165,8 @@ def train(codec: LearnedBlockCodec, steps: int, seed: int, blocks: BlockSet | No
     network.float().cpu()
     prior = np.stack([fit_prior(np.concatenate([c[stage].numpy() for c in chunks]) / (PRIOR_LEVELS - 1))
                       for stage in range(codec.stages)])
-    summary = {"codec": codec.name, "seed": seed, "steps": steps, "batch": batch, "warmup_steps": warmup,
+    summary = {"codec": codec.name, "channels": blocks.channels, "seed": seed, "steps": steps, "batch": batch,
+               "warmup_steps": warmup,
                "adversarial": adversarial, "pixel_loss": pixel_kind, "training_blocks": len(data),
                "validation_blocks": len(validation),
                "latent_levels": sorted({int(v) for v in block_levels.tolist()}),
@@ -177,17 +190,23 @@ def report_markdown(summary: dict[str, Any], command: str) -> str:
     method = (f"encoder/generator pixel-loss ({summary['pixel_loss']}) pretraining for {summary['warmup_steps']} "
               f"steps, then {summary['adversarial'].upper()} training (see `monai_medcomp/training/lossy.py`)"
               if summary["adversarial"] else "Adam on the MSE of every stage's reconstruction")
-    return f"""# {summary['codec']}: training
+    colour, blocks = (("RGB", "RGB blocks of the training pool's RGB images") if summary["channels"] == 3
+                      else ("grey", "blocks of the training pool"))
+    start = ""
+    if summary.get("grey_start_sha256"):
+        start = (f"\n- started from the grey model `models/model.pt` (sha256 `{summary['grey_start_sha256']}`) "
+                 "applied to the block's mean plane (`monai_medcomp/training/rgb_start.py`)")
+    return f"""# {summary['codec']}: training of the {colour} model
 
-Network of the `{summary['codec']}` codec ({summary['parameters']} parameters), trained on random 32x32
-blocks of the training pool with uniform noise of one latent step at each block's bit depth
+The {colour} network of the `{summary['codec']}` codec ({summary['parameters']} parameters), trained on random 32x32
+{blocks} with uniform noise of one latent step at each block's bit depth
 ({', '.join(str(v) for v in summary['latent_levels'])} levels) standing in for quantisation: {method}.
 
 Command ({summary['device']}, torch {summary['torch']} on {summary['threads']} CPU thread(s), {summary['date']}):
 
     {command}
 
-- seed {summary['seed']}; {summary['steps']} steps of {summary['batch']} blocks; wall time {summary['seconds']} s
+- seed {summary['seed']}; {summary['steps']} steps of {summary['batch']} blocks; wall time {summary['seconds']} s{start}
 - {summary['training_blocks']} training blocks, {summary['validation_blocks']} held-out pool blocks for the final loss
 - final held-out MSE per stage (normalised [0, 1] pixels, quantisation noise on):
   {', '.join(f'{m:.6f}' for m in summary['final_validation_mse_per_stage'])}
@@ -200,6 +219,18 @@ Training pool (`monai_medcomp.data.training_images()`; no evaluation image is us
 """
 
 
+def grey_model(root: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """The grey network state in bundle folder ``root`` (where its RGB model starts) and its SHA-256."""
+    path = root / model_file(1)
+    if not path.is_file():
+        raise MedCompError(f"an RGB model starts from the grey one: train {path} first (--channels 1)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["network"]
+    except Exception as error:
+        raise MedCompError(f"{path} is not a grey model of this codec ({error})") from None
+    return state, file_sha256(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codec", required=True, help="registry name, e.g. cnn-ae")
@@ -209,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=BATCH, help="blocks per step")
     parser.add_argument("--blocks", help="a block set saved by monai_medcomp.training.blocks (default: draw "
                                          f"{BLOCKS_PER_IMAGE} blocks per pool image)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=1,
+                        help="1: the grey model (models/model.pt); 3: the RGB model (models/model_rgb.pt)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the same weights every run)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
@@ -224,21 +257,30 @@ def _run(args: argparse.Namespace) -> int:
     if not isinstance(codec, LearnedBlockCodec):
         raise MedCompError(f"codec {codec.name!r} is not a learned block codec: nothing to train here")
     root = Path(args.bundles) / codec.bundle
-    model, record = root / "models" / "model.pt", root / "docs" / "training.md"
+    model = root / model_file(args.channels)
+    record = root / "docs" / ("training.md" if args.channels == 1 else "training_rgb.md")
     check_outputs([model, record], args.force)
     blocks = BlockSet.load(args.blocks) if args.blocks else None
-    network, prior, summary = train(codec, args.steps, args.seed, blocks, args.batch, args.device)
+    if blocks is not None and blocks.channels != args.channels:
+        raise MedCompError(f"{args.blocks} holds {blocks.channels}-channel blocks, not the --channels "
+                           f"{args.channels} this model takes")
+    grey_start, grey_sha = grey_model(root) if args.channels == 3 else (None, None)
+    network, prior, summary = train(codec, args.steps, args.seed, blocks, args.batch, args.device, args.channels,
+                                    grey_start)
+    summary["grey_start_sha256"] = grey_sha
     weights = weights_bytes(network, prior)
     atomic_write(model, weights, force=args.force)
     summary["sha256"] = hashlib.sha256(weights).hexdigest()
     print(json.dumps({k: v for k, v in summary.items() if k != "images"}, indent=1))
-    options = [("--seed", args.seed, SEED), ("--batch", args.batch, BATCH), ("--device", args.device, "cpu"),
+    options = [("--seed", args.seed, SEED), ("--batch", args.batch, BATCH), ("--channels", args.channels, 1),
+               ("--device", args.device, "cpu"),
                ("--blocks", args.blocks and Path(args.blocks).name, None)]
     command = f"python -m monai_medcomp.training.lossy --codec {args.codec} --steps {args.steps}" + "".join(
         f" {flag} {value}" for flag, value, default in options if value != default)
     if blocks is not None:
         command += (f"\n\nwith `{Path(args.blocks).name}` from `python -m monai_medcomp.training.blocks --out "
-                    f"{Path(args.blocks).name} --per-image {blocks.per_image} --seed {blocks.seed}`")
+                    f"{Path(args.blocks).name} --per-image {blocks.per_image} --seed {blocks.seed}"
+                    + (" --channels 3`" if blocks.channels == 3 else "`"))
     with atomic_path(record, force=args.force) as tmp:
         Path(tmp).write_text(report_markdown(summary, command), encoding="utf-8")
     return 0

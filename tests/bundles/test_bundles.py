@@ -109,6 +109,13 @@ def test_network_in_out_and_weights_load(folder):
     assert torch.isfinite(output).all()
 
 
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_metadata_references_exist(folder):
+    metadata = json.loads((configs(folder) / "metadata.json").read_text())
+    for reference in metadata["references"]:
+        assert (REPO / reference.removeprefix("MedComp ")).is_file(), reference
+
+
 INFERENCE_CASES = [(folder, None) for folder in FOLDERS] + [("gan_ae_l2_wgan", "gan-ae-ft")]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
 
 import numpy as np
@@ -15,6 +16,8 @@ from monai_medcomp.codecs.blocks import to_blocks
 from monai_medcomp.codecs.learned_block import SHA_PREFIX
 from monai_medcomp.errors import CodecError, MissingWeightsError, UnsupportedDataError
 from monai_medcomp.metrics import psnr
+from monai_medcomp.training import lossy
+from monai_medcomp.training.blocks import training_blocks
 
 ALL = ["cnn-ae", "cnn-rnn-ae", "cnn-ae-ft", "gan-wgan", "gan-dcgan", "gan-ae-l1-wgan", "gan-ae-l2-wgan",
        "gan-ae-l1-dcgan", "gan-ae-l2-dcgan", "gan-ae-ft"]
@@ -69,14 +72,45 @@ def test_eight_bit_block_stores_at_most_64_bytes_and_entropy_coding_keeps_pixels
     np.testing.assert_array_equal(decompress(fixed.data).array, decompress(coded.data).array)
 
 
-def test_rgb_is_coded_plane_by_plane_at_16_to_1(rgb_crop):
-    result = compress(rgb_crop, codec="cnn-ae")
+@pytest.mark.parametrize("name", ["cnn-ae", "cnn-ae-ft", "gan-wgan"])
+def test_rgb_is_coded_plane_by_plane_by_the_grey_model_at_16_to_1(name, rgb_crop):
+    """The shipped bundles hold no RGB model: each plane goes through the grey one, 64 bytes per 8-bit plane block."""
+    result = compress(rgb_crop, codec=name, params=params_for(name))
+    assert result.header.weights["sha256"] == weights.file_sha256(weights.weights_path(get_codec(name).bundle))
     decoded = decompress(result.data).array
     assert decoded.shape == rgb_crop.array.shape and decoded.dtype == np.uint8
+    assert len(rgb_chunk_latents(result)) <= 3 * 4 * 192 + 64  # 12 RGB blocks, plus the chunk's head and digests
+    quality = psnr(rgb_crop.array, decoded, bits_stored=8)
+    assert quality > 16, f"{name}: {quality:.1f} dB"  # a weak codec (see benchmarks/seed_lossy.md), not noise
+
+
+def test_a_bundle_with_an_rgb_model_codes_rgb_blocks_whole(monkeypatch, tmp_path, us_crop, rgb_crop):
+    """An RGB model trained into a bundle (two steps here) takes over RGB images; grey ones keep the grey model."""
+    bundle = tmp_path / "cnn_ae"
+    shutil.copytree(weights.bundle_dir("cnn_ae") / "models", bundle / "models")
+    blocks = training_blocks(40, 0, [("rgb crop", rgb_crop)], channels=3)
+    monkeypatch.setattr(lossy, "training_blocks", lambda per_image, seed, channels: blocks)
+    monkeypatch.setattr(lossy, "VALIDATION_BLOCKS", 8)
+    assert lossy.main(["--codec", "cnn-ae", "--steps", "2", "--channels", "3", "--bundles", str(tmp_path)]) == 0
+    assert "started from the grey model" in (bundle / "docs" / "training_rgb.md").read_text()
+    monkeypatch.setenv("MEDCOMP_BUNDLES", str(tmp_path))
+    result = compress(rgb_crop, codec="cnn-ae")
+    assert result.header.weights["sha256"] == weights.file_sha256(bundle / "models" / "model_rgb.pt")
+    assert len(rgb_chunk_latents(result)) <= 3 * 4 * 192 + 64
+    decoded = decompress(result.data).array
+    assert decoded.shape == rgb_crop.array.shape and psnr(rgb_crop.array, decoded, bits_stored=8) > 12
+    grey = compress(us_crop, codec="cnn-ae")
+    assert grey.header.weights["sha256"] == weights.file_sha256(bundle / "models" / "model.pt")
+    (bundle / "models" / "model_rgb.pt").unlink()  # the file needs the RGB model it was coded with
+    with pytest.raises(MissingWeightsError, match="'cnn-ae' has no trained RGB weights.*models/model_rgb.pt"):
+        decompress(result.data)
+
+
+def rgb_chunk_latents(result) -> bytes:
+    """The first chunk of ``result`` less its fine-tuned weights section."""
     with open_container(result.data) as reader:
         chunk = reader.read_chunk(0)
-    assert len(chunk) <= 3 * 4 * 192 + 64  # 192 bytes per 32x32 RGB block (12 blocks), plus the chunk's head
-    assert psnr(rgb_crop.array, decoded, bits_stored=8) > 16  # a weak codec (see benchmarks/seed_lossy.md), not noise
+    return chunk[struct.unpack_from("<I", chunk, 4 + SHA_PREFIX)[0]:]
 
 
 def test_progressive_stages_raise_quality(ct_crop):

@@ -13,13 +13,14 @@ from monai_medcomp.entropy.factorized import (decode_factorized, encode_factoriz
 from monai_medcomp.training import lossy
 from monai_medcomp.errors import MedCompError, OutputExistsError
 from monai_medcomp.training.blocks import BlockSet, training_blocks, unsigned_planes
+from monai_medcomp.training.rgb_start import start_from_grey
 from monai_medcomp.weights import load_weights
 
 
 def test_tiling_pads_with_edges_and_reassembles_exactly(rgb_crop):
     image = rgb_crop.array[0, :90, :77]  # neither side a multiple of 32
     blocks = to_blocks(image)
-    assert blocks.shape == (3 * 3 * 3, 1, 32, 32)
+    assert blocks.shape == (3 * 3, 3, 32, 32)  # a block keeps its three planes together
     np.testing.assert_array_equal(blocks[2, 0, :, -1], blocks[2, 0, :, 76 - 64])  # edge column repeated
     np.testing.assert_array_equal(from_blocks(blocks, 90, 77, 3), image)
 
@@ -37,7 +38,7 @@ def test_learned_prior_codes_real_latents_losslessly_and_below_the_fixed_rate(ct
     codec = get_codec("cnn-ae")
     network, prior, _ = codec.load_bundle()
     planes, bits = unsigned_planes(ct_crop.array)
-    blocks = torch.from_numpy(to_blocks(planes[0][..., None]) / ((1 << bits) - 1))
+    blocks = torch.from_numpy(to_blocks(planes[0]) / ((1 << bits) - 1))
     levels = 1 << codec.latent_bits(bits)
     with torch.no_grad():
         symbols = codec.analyse(network, blocks, levels)[0].numpy().astype(np.int64)
@@ -57,8 +58,8 @@ def test_prior_histogram_follows_the_data():
 def test_training_driver_writes_a_loadable_bundle(monkeypatch, tmp_path, us_crop):
     """Three steps on blocks of one real image: the bundle it writes codes that image."""
     planes, bits = unsigned_planes(us_crop.array)
-    blocks = np.concatenate([to_blocks(planes[0][..., None])] * 40).astype(np.uint16)
-    monkeypatch.setattr(lossy, "training_blocks", lambda per_image, seed: BlockSet(
+    blocks = np.concatenate([to_blocks(planes[0])] * 40).astype(np.uint16)
+    monkeypatch.setattr(lossy, "training_blocks", lambda per_image, seed, channels: BlockSet(
         blocks, np.full(len(blocks), bits, np.uint8), ["us crop: 640 blocks"], 640, seed))
     monkeypatch.setattr(lossy, "VALIDATION_BLOCKS", 32)
     assert lossy.main(["--codec", "gan-ae-l1-wgan", "--steps", "4", "--bundles", str(tmp_path)]) == 0
@@ -104,16 +105,57 @@ def test_training_noise_takes_the_latent_step_of_each_block_bit_depth(us_crop, c
     assert summary["latent_levels"] == [16, 1 << (ct_bits // 2)]
 
 
+def test_rgb_block_set_takes_whole_blocks_of_the_rgb_images_only(tmp_path, us_crop, rgb_crop):
+    blocks = training_blocks(5, 0, [("us", us_crop), ("rgb", rgb_crop)], channels=3)
+    assert blocks.values.shape == (5, 3, 32, 32) and blocks.channels == 3
+    assert blocks.images == ["rgb, 8-bit: 5 blocks"]
+    image = rgb_crop.array[0]
+    for block in blocks.values:  # each block is a window of the image, its planes in step
+        windows = np.lib.stride_tricks.sliding_window_view(image, (32, 32, 3))[..., 0, :, :, :]
+        assert np.any(np.all(windows == np.moveaxis(block, 0, -1), axis=(-3, -2, -1)))
+    blocks.save(tmp_path / "rgb.npz")
+    assert BlockSet.load(tmp_path / "rgb.npz").channels == 3
+    grey = training_blocks(5, 0, [("us", us_crop), ("rgb", rgb_crop)])
+    assert grey.values.shape == (10, 1, 32, 32)  # grey sets take every plane of every image
+
+
+@pytest.mark.parametrize("name", ["cnn-ae", "cnn-rnn-ae", "gan-ae-l2-wgan"])
+def test_an_rgb_model_starts_as_the_grey_model_on_the_mean_plane(name, rgb_crop):
+    """Before training, the widened network codes an RGB block exactly as the grey one codes its mean plane."""
+    codec = get_codec(name)
+    grey = codec.load_bundle(1)[0]
+    rgb = codec.build_network(3).double()
+    start_from_grey(rgb, grey.state_dict())
+    rgb.eval()
+    blocks = torch.from_numpy(to_blocks(rgb_crop.array[0]) / 255.0)
+    with torch.no_grad():
+        latents = codec.analyse(rgb, blocks, 16)
+        grey_latents = codec.analyse(grey, blocks.mean(1, keepdim=True), 16)
+        assert all(torch.equal(mine[:, :theirs.shape[1]], theirs) for mine, theirs in zip(latents, grey_latents))
+        decoded = codec.synthesise(rgb, latents, 16)
+        expected = codec.synthesise(grey, grey_latents, 16)
+    torch.testing.assert_close(decoded, expected.expand_as(decoded))
+
+
+def test_rgb_start_refuses_another_family():
+    with pytest.raises(ValueError, match="not this RGB model's family"):
+        start_from_grey(get_codec("cnn-ae").build_network(3), get_codec("gan-wgan").build_network(1).state_dict())
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--codec", "jpeg"], "not a learned block codec"),
     (["--codec", "cnn-ae", "--blocks", "missing.npz", "--bundles", "{bundles}/new"],
      "missing.npz is not a saved block set"),
     (["--codec", "cnn-ae", "--bundles", "{bundles}"], "already exists"),
+    (["--codec", "cnn-ae", "--channels", "3", "--blocks", "{bundles}/grey.npz", "--bundles", "{bundles}/new"],
+     "holds 1-channel blocks"),
+    (["--codec", "cnn-ae", "--channels", "3", "--bundles", "{bundles}/new"], "an RGB model starts from the grey one"),
 ])
 def test_training_command_refuses_bad_input_in_one_line_before_training(arguments, message, tmp_path, capsys):
     """Nothing is trained, nothing is written: the existing weights are refused before the run, not after it."""
     (tmp_path / "cnn_ae" / "models").mkdir(parents=True)
     (tmp_path / "cnn_ae" / "models" / "model.pt").write_bytes(b"weights")
+    BlockSet(np.zeros((4, 1, 32, 32), np.uint16), np.full(4, 8, np.uint8), ["flat"], 4, 0).save(tmp_path / "grey.npz")
     arguments = [a.format(bundles=tmp_path) for a in arguments]
     assert lossy.main(arguments + ["--steps", "1"]) == 2
     error = capsys.readouterr().err
