@@ -168,16 +168,22 @@ def analyse(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeight
     return np.concatenate(fixed_points), np.concatenate(levels) if weights is not None else None
 
 
-def fit_scale_classes(levels: np.ndarray, values: np.ndarray, fixed: np.ndarray, step: int) -> ScaleClasses:
-    residual = values - fixed / (1 << COEFFICIENT_BITS)
-    return fit_classes(levels, residual, step, class_width(len(levels)), np.random.default_rng(SEED))
+def fit_scale_classes(levels: np.ndarray, values: np.ndarray, fixed: np.ndarray, step: int,
+                      max_value: int) -> ScaleClasses:
+    """Classes fitted on exactly what the coder will see: the error from the integer prediction, and the
+    distance of the Q12 prediction from it (the symbol's mean before the class bias)."""
+    prediction = round_prediction(fixed, max_value)
+    rounding = (fixed - (prediction << COEFFICIENT_BITS)) / (1 << COEFFICIENT_BITS)
+    return fit_classes(levels, values - prediction, rounding, step, class_width(len(levels)),
+                       np.random.default_rng(SEED))
 
 
 def encode_lossless(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights
                     ) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
     """Every pixel known: the model and the symbols with their distributions, in decoding order."""
     fixed, levels = analyse(planes, predictor, weights)
-    model = SlabModel(predictor, fit_scale_classes(levels, planes.view(planes.values).ravel(), fixed, 1), 1)
+    model = SlabModel(predictor, fit_scale_classes(levels, planes.view(planes.values).ravel(), fixed, 1,
+                                                        planes.max_value), 1)
     order = coding_order(planes)
     index = slab_index(planes, order)
     prediction, means, scales = model.symbol_distribution(fixed[index], levels[index], planes.max_value)
@@ -213,7 +219,7 @@ def encode_near_lossless(planes: SlabPlanes, predictor: LinearPredictor, weights
     near_lossless_pass(planes, original, predictor, weights, step)
     predictor = fit_predictor(planes, np.random.default_rng(SEED), original)
     positions, fixed, levels = near_lossless_pass(planes, original, predictor, weights, step)
-    model = SlabModel(predictor, fit_scale_classes(levels, original[positions], fixed, step), step)
+    model = SlabModel(predictor, fit_scale_classes(levels, original[positions], fixed, step, planes.max_value), step)
     prediction, means, scales = model.symbol_distribution(fixed, levels, planes.max_value)
     symbols, _ = quantise(original[positions], prediction, step, planes.max_value)
     return model, symbols, means, scales
