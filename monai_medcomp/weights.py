@@ -59,19 +59,23 @@ def file_sha256(path: str | os.PathLike) -> str:
 def load_weights(bundle: str, expected_sha256: str | None = None,
                  weights_file: Path = WEIGHTS_FILE) -> tuple[dict[str, Any], str]:
     """Load a bundle's state dict (``weights_file``) safely; check it against the hash a ``.mcz`` file recorded."""
-    import torch
-
     path = weights_path(bundle, weights_file)
     sha256 = file_sha256(path)
     if expected_sha256 is not None and sha256 != expected_sha256:
         raise MissingWeightsError(f"bundle {bundle!r} weights do not match the file (sha256 {sha256[:12]}..., "
                                   f"file expects {expected_sha256[:12]}...): install the bundle version it was "
                                   "encoded with")
+    return read_state(path), sha256
+
+
+def read_state(path: Path) -> Any:
+    """What a ``model.pt`` holds, loaded as data only (``weights_only=True``), or an error naming the file."""
+    import torch
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise MissingWeightsError(f"bundle {bundle!r} weights at {path} cannot be loaded: {error}") from None
-    return state, sha256
+        raise MissingWeightsError(f"weights at {path} cannot be loaded: {error}") from None
 
 
 def state_bytes(state: Any) -> bytes:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -49,7 +50,7 @@ from ..entropy.factorized import decode_factorized, encode_factorized, pack_fixe
 from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
 from ..weights import RGB_WEIGHTS_FILE, WEIGHTS_FILE, file_sha256, load_weights, weights_path
 from .base import Codec, PixelFormat
-from .blocks import BLOCK, from_blocks, to_blocks
+from .blocks import BLOCK, block_grid, from_blocks, to_blocks
 
 CHUNK_VERSION = 1
 SHA_PREFIX = 8
@@ -257,7 +258,7 @@ class LearnedBlockCodec(Codec):
         if fmt.channels % channels:
             raise CodecError(f"{self.name} chunk was coded by an RGB model, but the image has {fmt.channels} "
                              "channel(s) (damaged data)")
-        count = len(to_blocks(np.zeros((rows, cols, fmt.channels), np.uint8))) * fmt.channels // channels
+        count = math.prod(block_grid(rows, cols)) * fmt.channels // channels  # blocks the latents describe
         wanted = int(params.get("stages", stages))
         if not 1 <= wanted <= stages:
             raise CodecError(f"codec {self.name!r}: stages must be 1 to {stages}, not {wanted}")

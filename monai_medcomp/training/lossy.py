@@ -47,7 +47,7 @@ from ..entropy.factorized import fit_prior
 from ..errors import MedCompError, run_command
 from ..fileio import atomic_path, atomic_write, check_outputs
 from ..networks.gan import BlockDiscriminator
-from ..weights import file_sha256, state_bytes
+from ..weights import file_sha256, read_state, state_bytes
 from .blocks import BlockSet, training_blocks
 from .rgb_start import start_from_grey
 
@@ -224,11 +224,10 @@ def grey_model(root: Path) -> tuple[dict[str, torch.Tensor], str]:
     path = root / model_file(1)
     if not path.is_file():
         raise MedCompError(f"an RGB model starts from the grey one: train {path} first (--channels 1)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["network"]
-    except Exception as error:
-        raise MedCompError(f"{path} is not a grey model of this codec ({error})") from None
-    return state, file_sha256(path)
+    state = read_state(path)
+    if not isinstance(state, dict) or "network" not in state:
+        raise MedCompError(f"{path} is not a lossy block codec's model (no network state)")
+    return state["network"], file_sha256(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,8 +57,6 @@ def _widen(source: torch.Tensor, target: torch.Tensor, axis: int, produces: bool
     if grey == 1:  # the image side: one plane for the three colours
         copies = torch.cat([source] * COLOURS, dim=axis)
         return copies if produces else copies / COLOURS
-    index = [slice(None)] * source.ndim
-    index[axis] = slice(grey, rgb)
-    fresh = target[tuple(slice(0, n) if i != axis else index[axis] for i, n in enumerate(source.shape))]
+    fresh = target[tuple(slice(grey, rgb) if i == axis else slice(0, n) for i, n in enumerate(source.shape))]
     extra = fresh.clone() if produces else torch.zeros_like(fresh)
     return torch.cat([source, extra], dim=axis)
