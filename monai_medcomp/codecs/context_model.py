@@ -238,24 +238,29 @@ def class_width(pixels: int) -> int:
     return 2 if pixels >= 1 << 17 else 4 if pixels >= 1 << 14 else 8
 
 
-def laplace_bits(symbols: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """Code length in bits of integer ``symbols`` under Laplace(means, scales) quantised to unit bins."""
+def laplace_bits(symbols: np.ndarray, means: np.ndarray, scales: np.ndarray, low: np.ndarray, high: np.ndarray
+                 ) -> np.ndarray:
+    """Code length in bits of integer ``symbols`` under Laplace(means, scales) quantised to unit bins,
+    the tails below ``low`` and above ``high`` (the reachable symbols) folded into those two bins."""
     def cdf(x: np.ndarray) -> np.ndarray:
         z = (x - means) / scales
         return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0)), 1 - 0.5 * np.exp(-np.maximum(z, 0)))
 
-    return -np.log2(np.maximum(cdf(symbols + 0.5) - cdf(symbols - 0.5), 2.0 ** -24))
+    upper = np.where(symbols >= high, 1.0, cdf(symbols + 0.5))
+    lower = np.where(symbols <= low, 0.0, cdf(symbols - 0.5))
+    return -np.log2(np.maximum(upper - lower, 2.0 ** -24))
 
 
 SCALE_SEARCH = 2.0 ** (np.arange(-24, 9) / 8)  # around the mean absolute residual, in 1/8 octave
 
 
 def fit_classes(level: np.ndarray, error: np.ndarray, rounding: np.ndarray, step: int, width: int,
-                rng: np.random.Generator, sample: int = 4096) -> ScaleClasses:
+                rng: np.random.Generator, reach: tuple[np.ndarray, np.ndarray], sample: int = 4096) -> ScaleClasses:
     """The scale and bias per class that minimise the code length of ``error`` (pixel - integer prediction).
 
     ``rounding`` is the Q12 prediction - the integer prediction, so the residual is ``error - rounding``.
-    ``step`` is the near-lossless quantisation step (1 when lossless).  The bits counted are those of
+    ``step`` is the near-lossless quantisation step (1 when lossless); ``reach`` the lowest and highest
+    symbol of each pixel (where the coder folds the tails).  The bits counted are those of
     the symbols the coder will see, under the means it will give them: quantising the residual itself
     instead would let each symbol's mean know where the pixel sits in its bin, which flatters a small
     scale and, on a near-lossless class of almost only zeros, cost a third more bits.
@@ -278,7 +283,8 @@ def fit_classes(level: np.ndarray, error: np.ndarray, rounding: np.ndarray, step
         means = (rounding[members] + bias / BIAS_UNIT) / step  # what SlabModel.symbol_distribution gives
         guess = max(float(np.mean(np.abs(residual - bias / BIAS_UNIT))), SCALE_FLOOR)
         candidates = np.maximum(guess * SCALE_SEARCH, SCALE_FLOOR)
-        costs = laplace_bits(symbols[None, :], means[None, :], candidates[:, None] / step).sum(axis=1)
+        low, high = (bound[members][None, :] for bound in reach)
+        costs = laplace_bits(symbols[None, :], means[None, :], candidates[:, None] / step, low, high).sum(axis=1)
         best = float(np.float16(candidates[int(np.argmin(costs))]))
         scales[j - lo], biases[j - lo] = best, bias
         last = (best, bias)

@@ -10,6 +10,10 @@ later predictions see the reconstructed pixels, as the decoder does.  Lossless d
 most half of its value range is first mapped to the ranks of the values it uses (the table of
 used values is stored), which codes sparse histograms (rescaled 8-bit data in 16 bits, masks) cheaply.
 
+The coder sees each pixel's quantised residual shifted so that the lowest value the pixel can take
+has code 0 (chunk version 2): the Laplace tails beyond the pixel range fold into the boundary codes
+instead of being wasted.  Version 1 chunks, coded over a symmetric range, still decode.
+
 Chunk layout (little-endian): version u8, flags u8 (1: ranked values), max_error u16, bits u8,
 planes u16, class width u8, first class i16, class count u16, bundle SHA-256 prefix (8 bytes),
 causal context size u8, predictor band count u8 and band edges (i32 each), predictor coefficients
@@ -41,7 +45,8 @@ from .context_model import (COEFFICIENT_BITS, PREVIOUS_PLANE, SCALE_FEATURES_2D,
                             fit_classes, fit_linear, schedule)
 
 BUNDLE = "learned_lossless"
-CHUNK_VERSION = 1
+CHUNK_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: residuals over a symmetric range, without the censoring of version 2
 SHA_PREFIX = 8
 DIGEST_SIZE = 8
 BLOCK = 1 << 16  # pixels per vectorised block on the encoder's lossless path
@@ -65,18 +70,47 @@ def round_prediction(fixed: np.ndarray, max_value: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class SlabModel:
-    """Everything a chunk stores about how its pixels were predicted."""
+    """Everything a chunk stores about how its pixels were predicted.
+
+    The coder sees *codes*: a pixel's symbol (its quantised residual) plus the code of the lowest
+    value it can take, so that every code lies in ``0 .. top`` and constriction's quantiser folds the
+    Laplace tails beyond the pixel range into the boundary codes.  A pixel predicted near black
+    (or white) then costs what its censored distribution says, not the mass of values that cannot
+    occur.  Chunks of version 1 coded the residual over a symmetric range without that fold.
+    """
 
     predictor: LinearPredictor
     classes: ScaleClasses
     step: int  # 2 * max_error + 1
+    censored: bool = True
 
     def symbol_distribution(self, fixed: np.ndarray, levels: np.ndarray, max_value: int
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Integer predictions, code offsets, and the Laplace mean and scale of each pixel's code."""
         prediction = round_prediction(fixed, max_value)
         scales, biases = self.classes.lookup(levels)
+        offsets = self.offsets(prediction)
         means = ((fixed - (prediction << COEFFICIENT_BITS)) / (1 << COEFFICIENT_BITS) + biases) / self.step
-        return prediction, means, scales / self.step
+        return prediction, offsets, means + offsets, scales / self.step
+
+    def offsets(self, prediction: np.ndarray) -> np.ndarray:
+        return code_offsets(prediction, self.step) if self.censored else np.zeros_like(prediction)
+
+    def ans_model(self, max_value: int) -> Any:
+        if self.censored:
+            return constriction.stream.model.QuantizedLaplace(0, top_code(max_value, self.step))
+        limit = max_value // self.step + 1
+        return constriction.stream.model.QuantizedLaplace(-limit, limit)
+
+
+def code_offsets(prediction: np.ndarray, step: int) -> np.ndarray:
+    """Code of symbol 0: minus the symbol that value 0 quantises to, so the lowest reachable code is 0."""
+    return (prediction + (step - 1) // 2) // step
+
+
+def top_code(max_value: int, step: int) -> int:
+    """The highest code a pixel can reach: that of ``max_value``, at most ceil(max_value / step)."""
+    return (max_value + step - 1) // step
 
 
 def quantise(values: np.ndarray, prediction: np.ndarray, step: int, max_value: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,24 +204,26 @@ def analyse(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeight
 
 def fit_scale_classes(levels: np.ndarray, values: np.ndarray, fixed: np.ndarray, step: int,
                       max_value: int) -> ScaleClasses:
-    """Classes fitted on exactly what the coder will see: the error from the integer prediction, and the
-    distance of the Q12 prediction from it (the symbol's mean before the class bias)."""
+    """Classes fitted on exactly what the coder will see: the error from the integer prediction, the
+    distance of the Q12 prediction from it (the symbol's mean before the class bias), and the range
+    of symbols each pixel can reach (the censoring of :class:`SlabModel`)."""
     prediction = round_prediction(fixed, max_value)
     rounding = (fixed - (prediction << COEFFICIENT_BITS)) / (1 << COEFFICIENT_BITS)
+    low = -code_offsets(prediction, step)
     return fit_classes(levels, values - prediction, rounding, step, class_width(len(levels)),
-                       np.random.default_rng(SEED))
+                       np.random.default_rng(SEED), (low, low + top_code(max_value, step)))
 
 
 def encode_lossless(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights
                     ) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
-    """Every pixel known: the model and the symbols with their distributions, in decoding order."""
+    """Every pixel known: the model and the codes with their distributions, in decoding order."""
     fixed, levels = analyse(planes, predictor, weights)
     model = SlabModel(predictor, fit_scale_classes(levels, planes.view(planes.values).ravel(), fixed, 1,
                                                         planes.max_value), 1)
     order = coding_order(planes)
     index = slab_index(planes, order)
-    prediction, means, scales = model.symbol_distribution(fixed[index], levels[index], planes.max_value)
-    return model, planes.values[order] - prediction, means, scales
+    prediction, offsets, means, scales = model.symbol_distribution(fixed[index], levels[index], planes.max_value)
+    return model, planes.values[order] - prediction + offsets, means, scales
 
 
 def near_lossless_pass(planes: SlabPlanes, original: np.ndarray, predictor: LinearPredictor, weights: ScaleWeights,
@@ -220,9 +256,9 @@ def encode_near_lossless(planes: SlabPlanes, predictor: LinearPredictor, weights
     predictor = fit_predictor(planes, np.random.default_rng(SEED), original)
     positions, fixed, levels = near_lossless_pass(planes, original, predictor, weights, step)
     model = SlabModel(predictor, fit_scale_classes(levels, original[positions], fixed, step, planes.max_value), step)
-    prediction, means, scales = model.symbol_distribution(fixed, levels, planes.max_value)
+    prediction, offsets, means, scales = model.symbol_distribution(fixed, levels, planes.max_value)
     symbols, _ = quantise(original[positions], prediction, step, planes.max_value)
-    return model, symbols, means, scales
+    return model, symbols + offsets, means, scales
 
 
 def slab_index(planes: SlabPlanes, positions: np.ndarray) -> np.ndarray:
@@ -234,12 +270,6 @@ def slab_index(planes: SlabPlanes, positions: np.ndarray) -> np.ndarray:
 
 def coding_order(planes: SlabPlanes) -> np.ndarray:
     return np.concatenate([positions for positions, _ in schedule(planes)])
-
-
-def ans_model(max_value: int, step: int) -> Any:
-    """Laplace over every symbol a residual can quantise to."""
-    limit = max_value // step + 1
-    return constriction.stream.model.QuantizedLaplace(-limit, limit)
 
 
 def digest(planes: SlabPlanes) -> bytes:
@@ -319,9 +349,9 @@ class Chunk:
         if zlib.crc32(body) != crc:
             raise CodecError("learned-lossless chunk checksum mismatch: the chunk is damaged")
         version, flags, max_error, bits, planes, width, lo, count = _HEAD.unpack_from(body)
-        if version != CHUNK_VERSION:
+        if version not in READABLE_VERSIONS:
             raise CodecError(f"learned-lossless chunk version {version} is not supported (this build reads "
-                             f"{CHUNK_VERSION})")
+                             f"versions {', '.join(map(str, READABLE_VERSIONS))})")
         pos = _HEAD.size
         sha, pos = body[pos:pos + SHA_PREFIX], pos + SHA_PREFIX
         context_size, bands = body[pos], body[pos + 1]
@@ -347,7 +377,7 @@ class Chunk:
         if pos != len(body) - DIGEST_SIZE or len(sections) != 1 + bool(flags & RANKED) or width == 0:
             raise CodecError("learned-lossless chunk has the wrong layout (damaged data)")
         model = SlabModel(LinearPredictor(edges, *coefficients), ScaleClasses(width, lo, scales, biases),
-                          2 * max_error + 1)
+                          2 * max_error + 1, censored=version >= 2)
         ranks = sections[0] if flags & RANKED else b""
         return cls(flags, max_error, bits, planes, model, sha, ranks, sections[-1], body[-DIGEST_SIZE:])
 
@@ -418,11 +448,11 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         with threadpool_limits(limits=1, user_api="blas"):
             predictor = fit_predictor(planes, np.random.default_rng(SEED))
             if max_error == 0:
-                model, symbols, means, scales = encode_lossless(planes, predictor, weights)
+                model, codes, means, scales = encode_lossless(planes, predictor, weights)
             else:
-                model, symbols, means, scales = encode_near_lossless(planes, predictor, weights, step)
+                model, codes, means, scales = encode_near_lossless(planes, predictor, weights, step)
         encoder = constriction.stream.stack.AnsCoder()
-        encoder.encode_reverse(symbols.astype(np.int32), ans_model(planes.max_value, step), means, scales)
+        encoder.encode_reverse(codes.astype(np.int32), model.ans_model(planes.max_value), means, scales)
         chunk = Chunk(prepared.flags, max_error, prepared.bits, planes.planes, model, sha,
                       prepared.ranks.to_bytes() if prepared.ranks is not None else b"",
                       encoder.get_compressed().astype("<u4").tobytes(), digest(planes))
@@ -437,11 +467,11 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         planes = SlabPlanes(chunk.planes, int(shape[1]), int(shape[2]), chunk.bits,
                             CausalContext(chunk.model.predictor.first.shape[1] - 1))
         decoder = constriction.stream.stack.AnsCoder(np.frombuffer(chunk.words, "<u4").astype(np.uint32))
-        family = ans_model(planes.max_value, chunk.model.step)
+        family = chunk.model.ans_model(planes.max_value)
 
         def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> np.ndarray:
-            prediction, means, scales = chunk.model.symbol_distribution(fixed, levels, planes.max_value)
-            symbols = decoder.decode(family, means, scales).astype(np.int64)
+            prediction, offsets, means, scales = chunk.model.symbol_distribution(fixed, levels, planes.max_value)
+            symbols = decoder.decode(family, means, scales).astype(np.int64) - offsets
             return np.clip(prediction + symbols * chunk.model.step, 0, planes.max_value)
 
         run_schedule(planes, chunk.model.predictor, weights, settle)
