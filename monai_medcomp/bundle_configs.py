@@ -28,6 +28,7 @@ import numpy as np
 
 from .codecs import get_codec
 from .codecs.context_model import LOG_UNIT, SCALE_FEATURES_2D, SCALE_FEATURES_3D, SCALE_FLOOR, ilog
+from .codecs.learned_lossless import MAX_PALETTE
 from .data import evaluation_images, get_sample
 from .errors import MedCompError, run_command
 from .fileio import atomic_write
@@ -156,7 +157,9 @@ BUNDLES = [
                             "3 slabs of 8 slices per image"),
            layout=("3D volumes are coded in slabs of 8 slices, each slab an independently decodable chunk and "
                    "each slice also predicted from the one before; the colour channels of an RGB image are "
-                   "coded as the planes of a slab in the same way."),
+                   "coded as the planes of a slab in the same way (after the reversible colour transform), or, "
+                   f"for lossless RGB of at most {MAX_PALETTE} colours where that is shorter, as one plane of palette "
+                   "indices, greys first."),
            network_use="`inferer` (a `SimpleInferer`) runs it on a batch of per-pixel scale features.",
            images="medical images, 2D slices and 3D volumes"),
     Bundle("cnn_ae", "cnn-ae", _block_net("BlockAutoencoder", **_CNN_AE, decoder_channels=[64, 32]),

@@ -9,17 +9,21 @@ Near-lossless (``max_error`` D > 0): the residual from the integer prediction is
 later predictions see the reconstructed pixels, as the decoder does.  Lossless data that uses at
 most half of its value range is first mapped to the ranks of the values it uses (the table of
 used values is stored), which codes sparse histograms (rescaled 8-bit data in 16 bits, masks) cheaply.
+Lossless RGB with at most ``MAX_PALETTE`` colours (grey ultrasound with coloured overlays) is also coded
+as one plane of palette indices, greys first; the encoder keeps whichever of that and the colour
+transform comes out shorter.
 
 The coder sees each pixel's quantised residual shifted so that the lowest value the pixel can take
 has code 0 (chunk version 2): the Laplace tails beyond the pixel range fold into the boundary codes
 instead of being wasted.  Version 1 chunks, coded over a symmetric range, still decode.
 
-Chunk layout (little-endian): version u8, flags u8 (1: ranked values), max_error u16, bits u8,
-planes u16, class width u8, first class i16, class count u16, bundle SHA-256 prefix (8 bytes),
-causal context size u8, predictor band count u8 and band edges (i32 each), predictor coefficients
-(Q12 i16, three directions per band; the first-plane set, then the later-plane set if planes > 1),
-class scales (float16) and biases (i8), [u32 length + zlib bitmap of used values], u32 length + ANS
-words, BLAKE2b-64 digest of the decoded planes, CRC-32 of all before it.
+Chunk layout (little-endian): version u8, flags u8 (1: ranked values, 2: colour transform,
+4: palette), max_error u16, bits u8, planes u16, class width u8, first class i16, class count u16,
+bundle SHA-256 prefix (8 bytes), causal context size u8, predictor band count u8 and band edges
+(i32 each), predictor coefficients (Q12 i16, three directions per band; the first-plane set, then
+the later-plane set if planes > 1), class scales (float16) and biases (i8), [u32 length + zlib
+bitmap of used values, or zlib of the palette's colours], u32 length + ANS words, BLAKE2b-64 digest
+of the decoded planes, CRC-32 of all before it.
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ BLOCK = 1 << 16  # pixels per vectorised block on the encoder's lossless path
 SEED = 0
 MAX_BANDS = 16
 MAX_SLAB = 64
-RANKED, COLOUR_TRANSFORM = 1, 2  # chunk flags
+RANKED, COLOUR_TRANSFORM, PALETTE = 1, 2, 4  # chunk flags
+MAX_PALETTE = 1 << 12
+TABLES = RANKED | PALETTE  # flags whose chunks carry a value table
 CONTEXT_SIZES = (12, 24)
 _HEAD = struct.Struct("<BBHBHBhH")
 _U32 = struct.Struct("<I")
@@ -306,6 +312,73 @@ class ValueRanks:
         return cls(np.flatnonzero(bitmap), max_value)
 
 
+@dataclasses.dataclass
+class Palette:
+    """The colours of an RGB slab, greys first, each group in (R, G, B) order.
+
+    Grey ultrasound with coloured overlays then codes as its grey plane (index = rank among the greys)
+    with the few colours above it, where the colour transform pays for two colour-difference planes.
+    """
+
+    colours: np.ndarray  # (n, 3) int64
+    max_value: int
+
+    @classmethod
+    def of(cls, planes: np.ndarray, max_value: int) -> "Palette | None":
+        """The palette of (slices * 3, rows, cols) planes, or None when they use more than ``MAX_PALETTE`` colours."""
+        keys = np.unique(cls.keys(planes, max_value))
+        if not 0 < len(keys) <= MAX_PALETTE:
+            return None
+        shift = max_value.bit_length()
+        colours = np.stack([keys >> (2 * shift), (keys >> shift) & max_value, keys & max_value], axis=1)
+        grey = (colours[:, 0] == colours[:, 1]) & (colours[:, 1] == colours[:, 2])
+        return cls(np.concatenate([colours[grey], colours[~grey]]), max_value)
+
+    @staticmethod
+    def keys(planes: np.ndarray, max_value: int) -> np.ndarray:
+        """One integer per pixel of (slices * 3, rows, cols) planes, ordered as its (R, G, B)."""
+        return Palette.pack(*(planes.reshape(-1, 3, *planes.shape[1:])[:, k] for k in range(3)), max_value)
+
+    @staticmethod
+    def pack(r: np.ndarray, g: np.ndarray, b: np.ndarray, max_value: int) -> np.ndarray:
+        shift = max_value.bit_length()
+        return (r << (2 * shift)) | (g << shift) | b
+
+    @property
+    def bits(self) -> int:
+        return max(1, int(len(self.colours) - 1).bit_length())
+
+    def indices(self, planes: np.ndarray) -> np.ndarray:
+        """(slices, rows, cols) palette indices of (slices * 3, rows, cols) planes."""
+        keys = self.pack(*self.colours.T, self.max_value)
+        order = np.argsort(keys)
+        return order[np.searchsorted(keys[order], self.keys(planes, self.max_value))]
+
+    def colour_planes(self, indices: np.ndarray) -> np.ndarray:
+        """(slices * 3, rows, cols) planes from palette indices."""
+        if indices.size and indices.max() >= len(self.colours):
+            raise CodecError("learned-lossless palette is shorter than its indices (damaged data)")
+        pixels = self.colours[indices]  # (slices, rows, cols, 3)
+        return np.moveaxis(pixels, -1, 1).reshape(-1, *indices.shape[1:])
+
+    def to_bytes(self) -> bytes:
+        return zlib.compress(self.colours.astype(self.dtype(self.max_value)).tobytes(), 9)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, max_value: int) -> "Palette":
+        try:
+            colours = np.frombuffer(zlib.decompress(data), cls.dtype(max_value)).astype(np.int64)
+        except zlib.error as error:
+            raise CodecError(f"learned-lossless palette is damaged ({error})") from None
+        if colours.size == 0 or colours.size % 3 or colours.max() > max_value:
+            raise CodecError("learned-lossless palette is damaged (wrong size or values)")
+        return cls(colours.reshape(-1, 3), max_value)
+
+    @staticmethod
+    def dtype(max_value: int) -> str:
+        return "u1" if max_value < 256 else "<u2"
+
+
 def _sections(parts: Sequence[bytes]) -> bytes:
     return b"".join(_U32.pack(len(p)) + p for p in parts)
 
@@ -318,7 +391,7 @@ class Chunk:
     planes: int
     model: SlabModel
     sha: bytes
-    ranks: bytes
+    table: bytes  # the used values (RANKED) or the palette (PALETTE)
     words: bytes
     digest: bytes
 
@@ -331,7 +404,7 @@ class Chunk:
                 + predictor.edges.astype("<i4").tobytes()
                 + b"".join(c.astype("<i2").tobytes() for c in coefficients)
                 + classes.scales.astype("<f2").tobytes() + classes.biases.astype("i1").tobytes()
-                + (_sections([self.ranks]) if self.flags & RANKED else b"") + _sections([self.words]) + self.digest)
+                + (_sections([self.table]) if self.flags & TABLES else b"") + _sections([self.words]) + self.digest)
         return body + _U32.pack(zlib.crc32(body))
 
     @classmethod
@@ -374,12 +447,12 @@ class Chunk:
             (size,) = _U32.unpack_from(body, pos)
             sections.append(body[pos + _U32.size:pos + _U32.size + size])
             pos += _U32.size + size
-        if pos != len(body) - DIGEST_SIZE or len(sections) != 1 + bool(flags & RANKED) or width == 0:
+        if pos != len(body) - DIGEST_SIZE or len(sections) != 1 + bool(flags & TABLES) or width == 0:
             raise CodecError("learned-lossless chunk has the wrong layout (damaged data)")
         model = SlabModel(LinearPredictor(edges, *coefficients), ScaleClasses(width, lo, scales, biases),
                           2 * max_error + 1, censored=version >= 2)
-        ranks = sections[0] if flags & RANKED else b""
-        return cls(flags, max_error, bits, planes, model, sha, ranks, sections[-1], body[-DIGEST_SIZE:])
+        table = sections[0] if flags & TABLES else b""
+        return cls(flags, max_error, bits, planes, model, sha, table, sections[-1], body[-DIGEST_SIZE:])
 
 
 @register
@@ -439,8 +512,11 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         max_error = self.knob_value(params)
         if max_error < 0:
             raise CodecError(f"max_error must be >= 0, got {max_error}")
-        prepared = prepare(slab, fmt, max_error)
         weights, sha = self.scale_weights()
+        return min((self.encode_prepared(prepared, max_error, weights, sha)
+                    for prepared in preparations(slab, fmt, max_error)), key=len)
+
+    def encode_prepared(self, prepared: "PreparedSlab", max_error: int, weights: ScaleWeights, sha: bytes) -> bytes:
         planes = SlabPlanes(*prepared.image.shape, prepared.bits)
         planes.fill(prepared.image)
         step = 2 * max_error + 1
@@ -453,14 +529,13 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
                 model, codes, means, scales = encode_near_lossless(planes, predictor, weights, step)
         encoder = constriction.stream.stack.AnsCoder()
         encoder.encode_reverse(codes.astype(np.int32), model.ans_model(planes.max_value), means, scales)
-        chunk = Chunk(prepared.flags, max_error, prepared.bits, planes.planes, model, sha,
-                      prepared.ranks.to_bytes() if prepared.ranks is not None else b"",
+        chunk = Chunk(prepared.flags, max_error, prepared.bits, planes.planes, model, sha, prepared.table(),
                       encoder.get_compressed().astype("<u4").tobytes(), digest(planes))
         return chunk.to_bytes()
 
     def decode(self, data: bytes, shape: Sequence[int], fmt: PixelFormat, params: dict[str, Any]) -> np.ndarray:
         chunk = Chunk.from_bytes(data)
-        expected_planes = int(shape[0]) * fmt.channels
+        expected_planes = int(shape[0]) * (1 if chunk.flags & PALETTE else fmt.channels)
         if chunk.planes != expected_planes or chunk.bits > 17:
             raise CodecError("learned-lossless chunk header does not match the image (damaged data)")
         weights, _ = self.scale_weights(chunk.sha)
@@ -481,9 +556,11 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         image = planes.view(planes.values)
         colour = bool(chunk.flags & COLOUR_TRANSFORM)
         if chunk.flags & RANKED:
-            image = ValueRanks.from_bytes(chunk.ranks, (1 << value_bits(fmt, colour)) - 1).used[image]
+            image = ValueRanks.from_bytes(chunk.table, (1 << value_bits(fmt, colour)) - 1).used[image]
         if colour:
             image = inverse_colour_transform(image, fmt.max_value)
+        if chunk.flags & PALETTE:
+            image = Palette.from_bytes(chunk.table, fmt.max_value).colour_planes(image)
         return from_planes(image, shape, fmt)
 
 
@@ -495,10 +572,30 @@ class PreparedSlab:
     bits: int
     colour: bool
     ranks: "ValueRanks | None"
+    palette: "Palette | None" = None
 
     @property
     def flags(self) -> int:
-        return (RANKED if self.ranks is not None else 0) | (COLOUR_TRANSFORM if self.colour else 0)
+        return ((RANKED if self.ranks is not None else 0) | (COLOUR_TRANSFORM if self.colour else 0)
+                | (PALETTE if self.palette is not None else 0))
+
+    def table(self) -> bytes:
+        """The value table the chunk carries (used values or palette), if any."""
+        for table in (self.ranks, self.palette):
+            if table is not None:
+                return table.to_bytes()
+        return b""
+
+
+def preparations(slab: np.ndarray, fmt: PixelFormat, max_error: int) -> list[PreparedSlab]:
+    """The ways of coding a slab worth trying: :func:`prepare`'s, and palette indices for lossless RGB with few colours."""
+    options = [prepare(slab, fmt, max_error)]
+    if fmt.channels == 3 and max_error == 0:
+        planes = as_planes(slab, fmt)
+        palette = Palette.of(planes, fmt.max_value)
+        if palette is not None:
+            options.append(PreparedSlab(palette.indices(planes), palette.bits, False, None, palette))
+    return options
 
 
 def prepare(slab: np.ndarray, fmt: PixelFormat, max_error: int) -> PreparedSlab:
