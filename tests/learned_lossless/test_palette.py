@@ -9,7 +9,7 @@ import pytest
 from monai_medcomp import api
 from monai_medcomp.codecs.base import PixelFormat
 from monai_medcomp.codecs.learned_lossless import (COLOUR_TRANSFORM, PALETTE, LearnedLosslessCodec, Palette,
-                                                   preparations)
+                                                   as_planes, preparations)
 from monai_medcomp.errors import CodecError
 
 CODEC = "learned-lossless"
@@ -40,7 +40,7 @@ def test_overlay_codes_as_palette_exactly_and_shorter(images, tmp_path):
 
 def test_many_colours_keep_the_colour_transform(images, tmp_path):
     volume = images.crop("photo_astronaut", *PHOTO)
-    assert Palette.of(np.moveaxis(volume.array[0], -1, 0).astype(np.int64), RGB.max_value) is None
+    assert Palette.of(as_planes(volume.array, RGB), RGB.max_value) is None
     path = tmp_path / "photo.mcz"
     result = api.compress(volume, path, codec=CODEC)
     assert result.encoded.chunks[0][1] & (COLOUR_TRANSFORM | PALETTE) == COLOUR_TRANSFORM
@@ -54,7 +54,7 @@ def test_near_lossless_rgb_never_uses_the_palette(images):
 
 
 def test_palette_keeps_greys_first_and_maps_back(images):
-    planes = np.moveaxis(images.crop("us_rgb", *OVERLAY).array[0], -1, 0).astype(np.int64)
+    planes = as_planes(images.crop("us_rgb", *OVERLAY).array, RGB)
     palette = Palette.of(planes, RGB.max_value)
     grey = np.ptp(palette.colours, axis=1) == 0
     assert grey[:grey.sum()].all() and not grey[grey.sum():].any()
