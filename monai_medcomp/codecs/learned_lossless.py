@@ -326,23 +326,19 @@ class Palette:
     @classmethod
     def of(cls, planes: np.ndarray, max_value: int) -> "Palette | None":
         """The palette of (slices * 3, rows, cols) planes, or None when they use more than ``MAX_PALETTE`` colours."""
-        keys = np.unique(cls.keys(planes, max_value))
+        pixels = rgb_pixels(planes)
+        keys, first = np.unique(cls.key(pixels, max_value), return_index=True)
         if not 0 < len(keys) <= MAX_PALETTE:
             return None
-        shift = max_value.bit_length()
-        colours = np.stack([keys >> (2 * shift), (keys >> shift) & max_value, keys & max_value], axis=1)
-        grey = (colours[:, 0] == colours[:, 1]) & (colours[:, 1] == colours[:, 2])
+        colours = pixels[first]
+        grey = np.ptp(colours, axis=1) == 0
         return cls(np.concatenate([colours[grey], colours[~grey]]), max_value)
 
     @staticmethod
-    def keys(planes: np.ndarray, max_value: int) -> np.ndarray:
-        """One integer per pixel of (slices * 3, rows, cols) planes, ordered as its (R, G, B)."""
-        return Palette.pack(*(planes.reshape(-1, 3, *planes.shape[1:])[:, k] for k in range(3)), max_value)
-
-    @staticmethod
-    def pack(r: np.ndarray, g: np.ndarray, b: np.ndarray, max_value: int) -> np.ndarray:
+    def key(pixels: np.ndarray, max_value: int) -> np.ndarray:
+        """One integer per (R, G, B) row, in the same order."""
         shift = max_value.bit_length()
-        return (r << (2 * shift)) | (g << shift) | b
+        return (pixels[:, 0] << (2 * shift)) | (pixels[:, 1] << shift) | pixels[:, 2]
 
     @property
     def bits(self) -> int:
@@ -350,9 +346,10 @@ class Palette:
 
     def indices(self, planes: np.ndarray) -> np.ndarray:
         """(slices, rows, cols) palette indices of (slices * 3, rows, cols) planes."""
-        keys = self.pack(*self.colours.T, self.max_value)
+        keys = self.key(self.colours, self.max_value)
         order = np.argsort(keys)
-        return order[np.searchsorted(keys[order], self.keys(planes, self.max_value))]
+        found = order[np.searchsorted(keys[order], self.key(rgb_pixels(planes), self.max_value))]
+        return found.reshape(-1, *planes.shape[1:])
 
     def colour_planes(self, indices: np.ndarray) -> np.ndarray:
         """(slices * 3, rows, cols) planes from palette indices."""
@@ -377,6 +374,11 @@ class Palette:
     @staticmethod
     def dtype(max_value: int) -> str:
         return "u1" if max_value < 256 else "<u2"
+
+
+def rgb_pixels(planes: np.ndarray) -> np.ndarray:
+    """(pixels, 3) rows of (slices * 3, rows, cols) planes."""
+    return np.moveaxis(planes.reshape(-1, 3, *planes.shape[1:]), 1, -1).reshape(-1, 3)
 
 
 def _sections(parts: Sequence[bytes]) -> bytes:
