@@ -142,9 +142,10 @@ BUNDLES = [
             "in_channels": SCALE_FEATURES_2D, "out_channels": 1, "later_channels": SCALE_FEATURES_3D},
            "Lossless and near-lossless predictive coding with a probability distribution per pixel: a Laplace "
            "whose mean comes from a linear predictor on the 24 nearest causal neighbours and, in a volume, the "
-           "3x3 co-located neighbourhood of the previous slice (fitted per slab by least squares, stored in "
-           "Q12), and whose scale comes from a learned log-scale regression on the integer log-magnitudes of "
-           "nearby residuals and gradients; constriction's ANS coder codes each pixel with it. The regression's "
+           "3x3 co-located neighbourhood of the previous slice (fitted per slab by least absolute error, each "
+           "pixel of a slab's first slice weighted by 1 / its predicted scale; stored in Q12), and whose scale "
+           "comes from a learned log-scale regression on the integer log-magnitudes of nearby residuals and "
+           "gradients; constriction's ANS coder codes each pixel with it. The regression's "
            "Q8 integer weights are this bundle's `models/model.pt`, pretrained on the training pool; its level "
            "only ranks pixels into scale classes, and each slab stores the Laplace scale and bias of each class. "
            "`codec_params` takes `{\"max_error\": D}` for near-lossless coding with |error| <= D at every pixel. "

@@ -8,7 +8,8 @@ one after another; every plane but the first also sees the plane before it.  For
   plane on, the 3x3 co-located neighbourhood of the previous plane, all taken relative to the
   JPEG-LS median reference.  Pixels fall into bands by local gradient activity and direction, and
   each band has its own coefficients, fitted per slab by iteratively reweighted least squares
-  (towards least absolute error, closer to the code length than least squares) and stored in Q12.
+  (towards least absolute error, closer to the code length than least squares), then refitted with
+  each first-plane pixel's error in units of its predicted scale, and stored in Q12.
 * **scale**: a learned log-scale regression on the integer log-magnitudes of nearby residuals and
   gradients (and of the previous plane's residual), pretrained on the training pool
   (``bundles/learned_lossless``).  Its output only ranks pixels into *scale classes*; each slab
@@ -299,24 +300,27 @@ def weighted_least_squares(design: np.ndarray, target: np.ndarray, weight: np.nd
     return np.linalg.solve(gram + ridge * np.eye(len(gram)), weighted.T @ target)
 
 
-def fit_linear(features: np.ndarray, target: np.ndarray, rng: np.random.Generator,
+def fit_linear(features: np.ndarray, target: np.ndarray, rng: np.random.Generator, prior: np.ndarray | None = None,
                sample: int = 1 << 17) -> np.ndarray:
     """Least-squares Q12 coefficients of ``target`` on ``features``, and a zero intercept.
 
-    No fitted intercept: a flat neighbourhood then predicts its own value exactly, which keeps
-    uniform backgrounds nearly free; per-class biases take up any offset.
+    Iteratively reweighted towards least absolute error, each pixel's error counted in units of
+    ``prior`` (default 1): with ``prior`` = 1 / its Laplace scale, that is the code length, so
+    quiet pixels are not drowned by noisy ones.  No fitted intercept: a flat neighbourhood then
+    predicts its own value exactly, which keeps uniform backgrounds nearly free; per-class biases
+    take up any offset.
     """
     if len(target) < 4 * features.shape[1]:  # too few pixels to fit: the median reference alone
         return np.zeros(features.shape[1] + 1, dtype=np.int64)
+    prior = np.ones(len(target)) if prior is None else prior
     if len(target) > sample:
         keep = rng.choice(len(target), sample, replace=False)
-        features, target = features[keep], target[keep]
+        features, target, prior = features[keep], target[keep], prior[keep]
     design, target = features.astype(np.float64), target.astype(np.float64)
-    coefficients = weighted_least_squares(design, target, np.ones(len(target)))
-    for _ in range(IRLS_ROUNDS):  # towards least absolute error, which is closer to the code length
-        weight = 1 / np.maximum(np.abs(target - design @ coefficients), 1.0)
+    coefficients = weighted_least_squares(design, target, prior)
+    for _ in range(IRLS_ROUNDS):
+        weight = prior / np.maximum(np.abs(target - design @ coefficients), 1.0)
         coefficients = weighted_least_squares(design, target, weight)
     limit = (1 << 15) - 1  # stored as int16: |coefficient| < 8
     quantised = np.clip(np.round(coefficients * (1 << COEFFICIENT_BITS)), -limit, limit).astype(np.int64)
     return np.append(quantised, 0)
-

@@ -44,7 +44,7 @@ from ..weights import file_sha256, load_weights, weights_path
 from .base import Codec, Knob, PixelFormat, register
 from .causal import CausalContext
 from .classical import ErrorBoundKnob
-from .context_model import (COEFFICIENT_BITS, PREVIOUS_PLANE, SCALE_FEATURES_2D, SCALE_FEATURES_3D,
+from .context_model import (COEFFICIENT_BITS, LOG_UNIT, PREVIOUS_PLANE, SCALE_FEATURES_2D, SCALE_FEATURES_3D,
                             LinearPredictor, ScaleClasses, ScaleWeights, SlabPlanes, activity, band_of, class_width,
                             fit_classes, fit_linear, schedule)
 
@@ -168,13 +168,16 @@ def predictor_bands(pixels: int) -> int:
     return int(np.clip(pixels // (1 << 15), 1, MAX_BANDS))
 
 
-def fit_predictor(planes: SlabPlanes, rng: np.random.Generator, targets: np.ndarray | None = None) -> LinearPredictor:
+def fit_predictor(planes: SlabPlanes, rng: np.random.Generator, targets: np.ndarray | None = None,
+                  confidence: np.ndarray | None = None) -> LinearPredictor:
     """Coefficients per predictor band, fitted on a sample of the slab's pixels.
 
     The contexts come from ``planes.values``; ``targets`` (default: the same values) are the pixels
-    to predict, the originals when the contexts are near-lossless reconstructions.
+    to predict, the originals when the contexts are near-lossless reconstructions.  ``confidence``
+    (by position, default 1) weighs each pixel's error in the fit (:func:`scale_confidence`).
     """
     targets = planes.values if targets is None else targets
+    confidence = np.ones(len(planes.values)) if confidence is None else confidence
     kinds = plane_kinds(planes)
     samples = [positions if len(positions) <= 1 << 17 else np.sort(rng.choice(positions, 1 << 17, replace=False))
                for positions, _ in kinds]
@@ -185,12 +188,27 @@ def fit_predictor(planes: SlabPlanes, rng: np.random.Generator, targets: np.ndar
     for sample, context in zip(samples, contexts):
         band = band_of(edges, context.gradients)
         target = targets[sample] - context.reference
-        coefficients.append(np.stack([fit_linear(context.relative[band == b], target[band == b], rng)
+        coefficients.append(np.stack([fit_linear(context.relative[band == b], target[band == b], rng,
+                                                 confidence[sample][band == b])
                                       for b in range(3 * (len(edges) + 1))]))
     if len(coefficients) == 1:
         later = coefficient_counts(planes.causal.size)[1]
         coefficients.append(np.zeros((3 * (len(edges) + 1), later), dtype=np.int64))
     return LinearPredictor(edges, *coefficients)
+
+
+def scale_confidence(planes: SlabPlanes, positions: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """1 / the predicted Laplace scale of the first-plane pixels at ``positions``, 1 elsewhere.
+
+    A Laplace residual costs |r| / scale bits (up to a constant), so a predictor fitted with these
+    weights minimises the code length rather than letting the noisiest pixels pick the coefficients
+    (ct_693 -3%, near-lossless up to -10%).  Scales under one grey level count as one.  Later
+    planes keep the plain fit: weighted, the small MR volumes came out slightly larger (example4d +0.3%).
+    """
+    confidence = np.ones(len(planes.values))
+    first = positions < planes.plane_size
+    confidence[positions[first]] = 2.0 ** (-np.maximum(levels[first], 0) / LOG_UNIT)
+    return confidence
 
 
 def analyse(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights | None
@@ -220,9 +238,16 @@ def fit_scale_classes(levels: np.ndarray, values: np.ndarray, fixed: np.ndarray,
                        np.random.default_rng(SEED), (low, low + top_code(max_value, step)))
 
 
-def encode_lossless(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights
-                    ) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
-    """Every pixel known: the model and the codes with their distributions, in decoding order."""
+def encode_lossless(planes: SlabPlanes, weights: ScaleWeights) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
+    """Every pixel known: the model and the codes with their distributions, in decoding order.
+
+    The predictor is fitted twice: plainly, and then with the first plane's pixels weighted by the
+    confidence of the scales the first fit gives (:func:`scale_confidence`).
+    """
+    predictor = fit_predictor(planes, np.random.default_rng(SEED))
+    fixed, levels = analyse(planes, predictor, weights)
+    confidence = scale_confidence(planes, np.concatenate([p for p, _ in plane_kinds(planes)]), levels)
+    predictor = fit_predictor(planes, np.random.default_rng(SEED), confidence=confidence)
     fixed, levels = analyse(planes, predictor, weights)
     model = SlabModel(predictor, fit_scale_classes(levels, planes.view(planes.values).ravel(), fixed, 1,
                                                         planes.max_value), 1)
@@ -247,19 +272,21 @@ def near_lossless_pass(planes: SlabPlanes, original: np.ndarray, predictor: Line
     return positions, fixed, levels
 
 
-def encode_near_lossless(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights, step: int
+def encode_near_lossless(planes: SlabPlanes, weights: ScaleWeights, step: int
                          ) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
     """Near-lossless coding in two passes.
 
     The first pass, with the predictor fitted on the original pixels, gives the reconstructed
     neighbourhoods the decoder will see; the predictor is refitted on those (they carry the
-    quantisation noise) and the second pass codes with it.  Predictions and levels depend only on
-    reconstructed pixels, not on the scale classes, so the classes are fitted last on exactly the
-    levels the decoder will compute.
+    quantisation noise), weighted by the confidence of the first pass's scales, and the second
+    pass codes with it.  Predictions and levels depend only on reconstructed pixels, not on the
+    scale classes, so the classes are fitted last on exactly the levels the decoder will compute.
     """
     original = planes.values.copy()
-    near_lossless_pass(planes, original, predictor, weights, step)
-    predictor = fit_predictor(planes, np.random.default_rng(SEED), original)
+    positions, _, levels = near_lossless_pass(planes, original, fit_predictor(planes, np.random.default_rng(SEED)),
+                                              weights, step)
+    predictor = fit_predictor(planes, np.random.default_rng(SEED), original,
+                              scale_confidence(planes, positions, levels))
     positions, fixed, levels = near_lossless_pass(planes, original, predictor, weights, step)
     model = SlabModel(predictor, fit_scale_classes(levels, original[positions], fixed, step, planes.max_value), step)
     prediction, offsets, means, scales = model.symbol_distribution(fixed, levels, planes.max_value)
@@ -524,11 +551,10 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         step = 2 * max_error + 1
         # The engine already codes slabs in parallel; BLAS threads on top only fight for the cores.
         with threadpool_limits(limits=1, user_api="blas"):
-            predictor = fit_predictor(planes, np.random.default_rng(SEED))
             if max_error == 0:
-                model, codes, means, scales = encode_lossless(planes, predictor, weights)
+                model, codes, means, scales = encode_lossless(planes, weights)
             else:
-                model, codes, means, scales = encode_near_lossless(planes, predictor, weights, step)
+                model, codes, means, scales = encode_near_lossless(planes, weights, step)
         encoder = constriction.stream.stack.AnsCoder()
         encoder.encode_reverse(codes.astype(np.int32), model.ans_model(planes.max_value), means, scales)
         chunk = Chunk(prepared.flags, max_error, prepared.bits, planes.planes, model, sha, prepared.table(),
