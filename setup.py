@@ -64,6 +64,7 @@ setup(
         "tqdm>=4.60",
         "threadpoolctl>=3.1",
         "matplotlib>=3.7",
+        "scipy>=1.10",
         "scikit-image>=0.22",
         "scikit-learn>=1.3",
         "bjontegaard>=1.3",

@@ -141,13 +141,14 @@ BUNDLES = [
            {"_target_": "monai_medcomp.networks.LaplaceScaleRegression", "spatial_dims": 3,
             "in_channels": SCALE_FEATURES_2D, "out_channels": 1, "later_channels": SCALE_FEATURES_3D},
            "Lossless and near-lossless predictive coding with a probability distribution per pixel: a Laplace "
-           "whose mean comes from a linear predictor on the 24 nearest causal neighbours and, in a volume, the "
+           "or Gaussian whose mean comes from a linear predictor on the 24 nearest causal neighbours and, in a volume, the "
            "3x3 co-located neighbourhood of the previous slice (fitted per slab by least absolute error, each "
            "pixel of a slab's first slice weighted by 1 / its predicted scale; stored in Q12), and whose scale "
            "comes from a learned log-scale regression on the integer log-magnitudes of nearby residuals and "
            "gradients; constriction's ANS coder codes each pixel with it. The regression's "
            "Q8 integer weights are this bundle's `models/model.pt`, pretrained on the training pool; its level "
-           "only ranks pixels into scale classes, and each slab stores the Laplace scale and bias of each class. "
+           "only ranks pixels into scale classes, and each slab stores the scale, bias and family (Laplace or "
+           "Gaussian, whichever codes the class shorter) of each class. "
            "`codec_params` takes `{\"max_error\": D}` for near-lossless coding with |error| <= D at every pixel. "
            "`network_def` (`monai_medcomp.networks.LaplaceScaleRegression`) takes a batch of "
            f"{SCALE_FEATURES_2D} integer log features (first slice of a slab) or {SCALE_FEATURES_3D} (later "

@@ -1,4 +1,4 @@
-"""The probability model of ``learned-lossless``: per-pixel Laplace distributions from causal context.
+"""The probability model of ``learned-lossless``: per-pixel Laplace or Gaussian distributions from causal context.
 
 A slab is a stack of *planes* (the slices of a volume, or the colour channels of an RGB slice) coded
 one after another; every plane but the first also sees the plane before it.  For each pixel:
@@ -13,7 +13,8 @@ one after another; every plane but the first also sees the plane before it.  For
 * **scale**: a learned log-scale regression on the integer log-magnitudes of nearby residuals and
   gradients (and of the previous plane's residual), pretrained on the training pool
   (``bundles/learned_lossless``).  Its output only ranks pixels into *scale classes*; each slab
-  stores the Laplace scale and bias that code its own pixels of each class best.
+  stores the scale, bias and family (Laplace, or Gaussian where the residual is mostly noise, as in
+  radiographs and CT air) that code its own pixels of each class best.
 
 Everything the distribution depends on is integer arithmetic on decoded pixels, and its parameters
 are dyadic fractions or float16 table entries, so the decoder hands the entropy coder exactly the
@@ -25,9 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
+from scipy.special import ndtr
 
 from .causal import CausalContext, med_reference
 
@@ -218,7 +220,7 @@ def schedule(planes: SlabPlanes) -> Iterator[tuple[np.ndarray, int]]:
 
 @dataclasses.dataclass
 class ScaleClasses:
-    """Per-slab Laplace scale (float16) and bias (1/16 grey level) of each scale class ``lo .. lo + n - 1``.
+    """Per-slab scale (float16), bias (1/16 grey level) and family of each scale class ``lo .. lo + n - 1``.
 
     A class is ``level // width``; ``width`` (in 1/8 octave) is chosen per slab so that the table
     stays small next to the pixels it serves.
@@ -228,10 +230,11 @@ class ScaleClasses:
     lo: int
     scales: np.ndarray  # float16
     biases: np.ndarray  # int8
+    gaussian: np.ndarray  # bool: the class is coded with a Gaussian of that standard deviation, not a Laplace
 
-    def lookup(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lookup(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k = np.clip(level // self.width - self.lo, 0, len(self.scales) - 1)
-        return self.scales[k].astype(np.float64), self.biases[k].astype(np.float64) / BIAS_UNIT
+        return self.scales[k].astype(np.float64), self.biases[k].astype(np.float64) / BIAS_UNIT, self.gaussian[k]
 
 
 def class_width(pixels: int) -> int:
@@ -239,42 +242,62 @@ def class_width(pixels: int) -> int:
     return 2 if pixels >= 1 << 17 else 4 if pixels >= 1 << 14 else 8
 
 
-def laplace_bits(symbols: np.ndarray, means: np.ndarray, scales: np.ndarray, low: np.ndarray, high: np.ndarray
-                 ) -> np.ndarray:
-    """Code length in bits of integer ``symbols`` under Laplace(means, scales) quantised to unit bins,
-    the tails below ``low`` and above ``high`` (the reachable symbols) folded into those two bins."""
-    def cdf(x: np.ndarray) -> np.ndarray:
-        z = (x - means) / scales
-        return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0)), 1 - 0.5 * np.exp(-np.maximum(z, 0)))
+def laplace_cdf(z: np.ndarray) -> np.ndarray:
+    return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0)), 1 - 0.5 * np.exp(-np.maximum(z, 0)))
 
-    upper = np.where(symbols >= high, 1.0, cdf(symbols + 0.5))
-    lower = np.where(symbols <= low, 0.0, cdf(symbols - 0.5))
+
+def quantised_bits(symbols: np.ndarray, means: np.ndarray, scales: np.ndarray, low: np.ndarray, high: np.ndarray,
+                   cdf: Callable[[np.ndarray], np.ndarray] = laplace_cdf) -> np.ndarray:
+    """Code length in bits of integer ``symbols`` under the standard ``cdf`` (Laplace by default, or
+    ``ndtr`` for a Gaussian) moved to ``means`` and stretched by ``scales``, quantised to unit bins,
+    the tails below ``low`` and above ``high`` (the reachable symbols) folded into those two bins."""
+    upper = np.where(symbols >= high, 1.0, cdf((symbols + 0.5 - means) / scales))
+    lower = np.where(symbols <= low, 0.0, cdf((symbols - 0.5 - means) / scales))
     return -np.log2(np.maximum(upper - lower, 2.0 ** -24))
 
 
-SCALE_SEARCH = 2.0 ** (np.arange(-24, 9) / 8)  # around the mean absolute residual, in 1/8 octave
+SCALE_SEARCH = 2.0 ** (np.arange(-24, 9) / 8)  # around the family's own estimate, in 1/8 octave
+COARSE_SEARCH = 4  # every fourth candidate first, then the neighbours of the best of those
+
+
+def cheapest_scale(cost: Callable[[np.ndarray], np.ndarray], guess: float) -> tuple[float, float]:
+    """The total bits and the float16 scale of the cheapest of :data:`SCALE_SEARCH` times ``guess``.
+
+    The code length is unimodal in the log scale, so a coarse pass and a fine one around its best
+    find the same minimum with 15 evaluations instead of 33.
+    """
+    candidates = np.float16(np.maximum(max(guess, SCALE_FLOOR) * SCALE_SEARCH, SCALE_FLOOR)).astype(np.float64)
+    coarse = np.arange(0, len(candidates), COARSE_SEARCH)
+    best = coarse[int(np.argmin(cost(candidates[coarse])))]
+    fine = np.arange(max(best - COARSE_SEARCH + 1, 0), min(best + COARSE_SEARCH, len(candidates)))
+    costs = cost(candidates[fine])
+    return float(costs.min()), float(candidates[fine[int(np.argmin(costs))]])
 
 
 def fit_classes(level: np.ndarray, error: np.ndarray, rounding: np.ndarray, step: int, width: int,
                 rng: np.random.Generator, reach: tuple[np.ndarray, np.ndarray], sample: int = 4096) -> ScaleClasses:
-    """The scale and bias per class that minimise the code length of ``error`` (pixel - integer prediction).
+    """The scale, bias and family per class that minimise the code length of ``error`` (pixel - integer prediction).
 
     ``rounding`` is the Q12 prediction - the integer prediction, so the residual is ``error - rounding``.
     ``step`` is the near-lossless quantisation step (1 when lossless); ``reach`` the lowest and highest
     symbol of each pixel (where the coder folds the tails).  The bits counted are those of
     the symbols the coder will see, under the means it will give them: quantising the residual itself
     instead would let each symbol's mean know where the pixel sits in its bin, which flatters a small
-    scale and, on a near-lossless class of almost only zeros, cost a third more bits.
+    scale and, on a near-lossless class of almost only zeros, cost a third more bits.  Each family's
+    scale is searched around its own estimate (mean absolute residual for the Laplace, root mean
+    square for the Gaussian), and the shorter family wins: noise-dominated classes are closer to a
+    Gaussian (grey means -0.4%, NM -6%).
     """
     k = level // width
     lo, hi = int(k.min()), int(k.max())
     scales = np.empty(hi - lo + 1, dtype=np.float16)
     biases = np.zeros(hi - lo + 1, dtype=np.int8)
-    last = (1.0, 0)
+    gaussian = np.zeros(hi - lo + 1, dtype=bool)
+    last = (1.0, 0, False)
     for j in range(lo, hi + 1):
         members = np.flatnonzero(k == j)
         if not len(members):
-            scales[j - lo], biases[j - lo] = last
+            scales[j - lo], biases[j - lo], gaussian[j - lo] = last
             continue
         if len(members) > sample:
             members = rng.choice(members, sample, replace=False)
@@ -282,14 +305,18 @@ def fit_classes(level: np.ndarray, error: np.ndarray, rounding: np.ndarray, step
         bias = int(np.clip(np.round(np.median(residual) * BIAS_UNIT), -127, 127))
         symbols = np.sign(error[members]) * ((np.abs(error[members]) + (step - 1) // 2) // step)
         means = (rounding[members] + bias / BIAS_UNIT) / step  # what SlabModel.symbol_distribution gives
-        guess = max(float(np.mean(np.abs(residual - bias / BIAS_UNIT))), SCALE_FLOOR)
-        candidates = np.maximum(guess * SCALE_SEARCH, SCALE_FLOOR)
+        centred = residual - bias / BIAS_UNIT
         low, high = (bound[members][None, :] for bound in reach)
-        costs = laplace_bits(symbols[None, :], means[None, :], candidates[:, None] / step, low, high).sum(axis=1)
-        best = float(np.float16(candidates[int(np.argmin(costs))]))
-        scales[j - lo], biases[j - lo] = best, bias
-        last = (best, bias)
-    return ScaleClasses(width, lo, scales, biases)
+        fits = []  # (bits, scale) of the Laplace, then of the Gaussian
+        for guess, cdf in ((np.mean(np.abs(centred)), laplace_cdf), (np.sqrt(np.mean(centred ** 2)), ndtr)):
+            def bits(candidates: np.ndarray) -> np.ndarray:
+                return quantised_bits(symbols[None, :], means[None, :], candidates[:, None] / step, low, high,
+                                      cdf).sum(axis=1)
+            fits.append(cheapest_scale(bits, float(guess)))
+        is_gaussian = fits[1][0] < fits[0][0]
+        scales[j - lo], biases[j - lo], gaussian[j - lo] = fits[is_gaussian][1], bias, is_gaussian
+        last = (scales[j - lo], bias, is_gaussian)
+    return ScaleClasses(width, lo, scales, biases, gaussian)
 
 
 def weighted_least_squares(design: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:

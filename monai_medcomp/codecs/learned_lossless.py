@@ -1,8 +1,9 @@
 """``learned-lossless``: a probabilistic predictive codec with inter-slice context and a near-lossless mode.
 
-Each pixel gets a Laplace distribution from :mod:`.context_model` (least-squares mean fitted per
-slab, learned scale classes) and is coded with it by constriction's ANS coder.  A chunk is a slab
-of up to ``slab_size`` slices (or an RGB slice, its channels as planes), decodable on its own.
+Each pixel gets a Laplace or Gaussian distribution from :mod:`.context_model` (least-squares mean
+fitted per slab, learned scale classes, the family chosen per class) and is coded with it by
+constriction's ANS coder.  A chunk is a slab of up to ``slab_size`` slices (or an RGB slice, its
+channels as planes), decodable on its own.
 
 Near-lossless (``max_error`` D > 0): the residual from the integer prediction is quantised with step
 2D + 1 inside the prediction loop, so every pixel is within D of the original by construction and
@@ -14,14 +15,16 @@ as one plane of palette indices, greys first; the encoder keeps whichever of tha
 transform comes out shorter.
 
 The coder sees each pixel's quantised residual shifted so that the lowest value the pixel can take
-has code 0 (chunk version 2): the Laplace tails beyond the pixel range fold into the boundary codes
-instead of being wasted.  Version 1 chunks, coded over a symmetric range, still decode.
+has code 0 (chunk version 2): the tails beyond the pixel range fold into the boundary codes
+instead of being wasted.  Chunks of version 1 (coded over a symmetric range) and 2 (Laplace
+only) still decode.
 
 Chunk layout (little-endian): version u8, flags u8 (1: ranked values, 2: colour transform,
 4: palette), max_error u16, bits u8, planes u16, class width u8, first class i16, class count u16,
 bundle SHA-256 prefix (8 bytes), causal context size u8, predictor band count u8 and band edges
 (i32 each), predictor coefficients (Q12 i16, three directions per band; the first-plane set, then
-the later-plane set if planes > 1), class scales (float16) and biases (i8), [u32 length + zlib
+the later-plane set if planes > 1), class scales (float16), biases (i8) and families (one bit per
+class, 1: Gaussian, np.packbits order; from version 3), [u32 length + zlib
 bitmap of used values, or zlib of the palette's colours], u32 length + ANS words, BLAKE2b-64 digest
 of the decoded planes, CRC-32 of all before it.
 """
@@ -49,8 +52,9 @@ from .context_model import (COEFFICIENT_BITS, LOG_UNIT, PREVIOUS_PLANE, SCALE_FE
                             fit_classes, fit_linear, schedule)
 
 BUNDLE = "learned_lossless"
-CHUNK_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: residuals over a symmetric range, without the censoring of version 2
+CHUNK_VERSION = 3
+# 1: residuals over a symmetric range, without the censoring of version 2; 1 and 2: Laplace only
+READABLE_VERSIONS = (1, 2, 3)
 SHA_PREFIX = 8
 DIGEST_SIZE = 8
 BLOCK = 1 << 16  # pixels per vectorised block on the encoder's lossless path
@@ -80,7 +84,7 @@ class SlabModel:
 
     The coder sees *codes*: a pixel's symbol (its quantised residual) plus the code of the lowest
     value it can take, so that every code lies in ``0 .. top`` and constriction's quantiser folds the
-    Laplace tails beyond the pixel range into the boundary codes.  A pixel predicted near black
+    tails beyond the pixel range into the boundary codes.  A pixel predicted near black
     (or white) then costs what its censored distribution says, not the mass of values that cannot
     occur.  Chunks of version 1 coded the residual over a symmetric range without that fold.
     """
@@ -91,22 +95,64 @@ class SlabModel:
     censored: bool = True
 
     def symbol_distribution(self, fixed: np.ndarray, levels: np.ndarray, max_value: int
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Integer predictions, code offsets, and the Laplace mean and scale of each pixel's code."""
+                            ) -> tuple[np.ndarray, np.ndarray, "Distributions"]:
+        """Integer predictions, code offsets, and the distribution of each pixel's code."""
         prediction = round_prediction(fixed, max_value)
-        scales, biases = self.classes.lookup(levels)
+        scales, biases, gaussian = self.classes.lookup(levels)
         offsets = self.offsets(prediction)
         means = ((fixed - (prediction << COEFFICIENT_BITS)) / (1 << COEFFICIENT_BITS) + biases) / self.step
-        return prediction, offsets, means + offsets, scales / self.step
+        return prediction, offsets, Distributions(means + offsets, scales / self.step, gaussian)
 
     def offsets(self, prediction: np.ndarray) -> np.ndarray:
         return code_offsets(prediction, self.step) if self.censored else np.zeros_like(prediction)
 
-    def ans_model(self, max_value: int) -> Any:
+    def ans_models(self, max_value: int) -> tuple[Any, Any]:
+        """The quantised Laplace and Gaussian over the codes a pixel can take."""
         if self.censored:
-            return constriction.stream.model.QuantizedLaplace(0, top_code(max_value, self.step))
-        limit = max_value // self.step + 1
-        return constriction.stream.model.QuantizedLaplace(-limit, limit)
+            low, high = 0, top_code(max_value, self.step)
+        else:
+            high = max_value // self.step + 1
+            low = -high
+        model = constriction.stream.model
+        return model.QuantizedLaplace(low, high), model.QuantizedGaussian(low, high)
+
+
+@dataclasses.dataclass
+class Distributions:
+    """Mean, scale and family (True: Gaussian, False: Laplace) of each pixel's code."""
+
+    means: np.ndarray
+    scales: np.ndarray
+    gaussian: np.ndarray
+
+
+def ans_write(encoder: Any, families: tuple[Any, Any], codes: np.ndarray, distributions: Distributions,
+              step_sizes: np.ndarray) -> None:
+    """Push ``codes`` (in decoding order, steps of ``step_sizes`` pixels) so that :func:`ans_read` pops them.
+
+    Within a decoding step the Laplace-coded pixels come first, then the Gaussian ones, each in step
+    order; runs of one family go to the coder in one call, the last run first (the coder is a stack).
+    """
+    steps = np.repeat(np.arange(len(step_sizes)), step_sizes)
+    order = np.lexsort((distributions.gaussian, steps))
+    gaussian = distributions.gaussian[order]
+    bounds = np.concatenate([[0], np.flatnonzero(gaussian[1:] != gaussian[:-1]) + 1, [len(order)]])
+    for start, end in zip(bounds[-2::-1], bounds[:0:-1]):
+        run = order[start:end]
+        encoder.encode_reverse(codes[run].astype(np.int32), families[int(gaussian[start])],
+                               distributions.means[run], distributions.scales[run])
+
+
+def ans_read(decoder: Any, families: tuple[Any, Any], distributions: Distributions) -> np.ndarray:
+    """The codes of one decoding step, popped as :func:`ans_write` pushed them."""
+    gaussian = distributions.gaussian
+    order = np.argsort(gaussian, kind="stable")  # the Laplace pixels, then the Gaussian ones
+    laplace = len(gaussian) - int(np.count_nonzero(gaussian))
+    codes = np.empty(len(gaussian), dtype=np.int64)
+    for family, part in zip(families, (order[:laplace], order[laplace:])):
+        if len(part):
+            codes[part] = decoder.decode(family, distributions.means[part], distributions.scales[part])
+    return codes
 
 
 def code_offsets(prediction: np.ndarray, step: int) -> np.ndarray:
@@ -238,7 +284,7 @@ def fit_scale_classes(levels: np.ndarray, values: np.ndarray, fixed: np.ndarray,
                        np.random.default_rng(SEED), (low, low + top_code(max_value, step)))
 
 
-def encode_lossless(planes: SlabPlanes, weights: ScaleWeights) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
+def encode_lossless(planes: SlabPlanes, weights: ScaleWeights) -> tuple[SlabModel, np.ndarray, Distributions]:
     """Every pixel known: the model and the codes with their distributions, in decoding order.
 
     The predictor is fitted twice: plainly, and then with the first plane's pixels weighted by the
@@ -253,8 +299,8 @@ def encode_lossless(planes: SlabPlanes, weights: ScaleWeights) -> tuple[SlabMode
                                                         planes.max_value), 1)
     order = coding_order(planes)
     index = slab_index(planes, order)
-    prediction, offsets, means, scales = model.symbol_distribution(fixed[index], levels[index], planes.max_value)
-    return model, planes.values[order] - prediction + offsets, means, scales
+    prediction, offsets, distributions = model.symbol_distribution(fixed[index], levels[index], planes.max_value)
+    return model, planes.values[order] - prediction + offsets, distributions
 
 
 def near_lossless_pass(planes: SlabPlanes, original: np.ndarray, predictor: LinearPredictor, weights: ScaleWeights,
@@ -273,7 +319,7 @@ def near_lossless_pass(planes: SlabPlanes, original: np.ndarray, predictor: Line
 
 
 def encode_near_lossless(planes: SlabPlanes, weights: ScaleWeights, step: int
-                         ) -> tuple[SlabModel, np.ndarray, np.ndarray, np.ndarray]:
+                         ) -> tuple[SlabModel, np.ndarray, Distributions]:
     """Near-lossless coding in two passes.
 
     The first pass, with the predictor fitted on the original pixels, gives the reconstructed
@@ -289,9 +335,9 @@ def encode_near_lossless(planes: SlabPlanes, weights: ScaleWeights, step: int
                               scale_confidence(planes, positions, levels))
     positions, fixed, levels = near_lossless_pass(planes, original, predictor, weights, step)
     model = SlabModel(predictor, fit_scale_classes(levels, original[positions], fixed, step, planes.max_value), step)
-    prediction, offsets, means, scales = model.symbol_distribution(fixed, levels, planes.max_value)
+    prediction, offsets, distributions = model.symbol_distribution(fixed, levels, planes.max_value)
     symbols, _ = quantise(original[positions], prediction, step, planes.max_value)
-    return model, symbols + offsets, means, scales
+    return model, symbols + offsets, distributions
 
 
 def slab_index(planes: SlabPlanes, positions: np.ndarray) -> np.ndarray:
@@ -303,6 +349,11 @@ def slab_index(planes: SlabPlanes, positions: np.ndarray) -> np.ndarray:
 
 def coding_order(planes: SlabPlanes) -> np.ndarray:
     return np.concatenate([positions for positions, _ in schedule(planes)])
+
+
+def step_sizes(planes: SlabPlanes) -> np.ndarray:
+    """Pixels per decoding step of :func:`schedule`."""
+    return np.array([len(positions) for positions, _ in schedule(planes)], dtype=np.int64)
 
 
 def digest(planes: SlabPlanes) -> bytes:
@@ -433,6 +484,7 @@ class Chunk:
                 + predictor.edges.astype("<i4").tobytes()
                 + b"".join(c.astype("<i2").tobytes() for c in coefficients)
                 + classes.scales.astype("<f2").tobytes() + classes.biases.astype("i1").tobytes()
+                + np.packbits(classes.gaussian).tobytes()
                 + (_sections([self.table]) if self.flags & TABLES else b"") + _sections([self.words]) + self.digest)
         return body + _U32.pack(zlib.crc32(body))
 
@@ -471,6 +523,11 @@ class Chunk:
         scales = np.frombuffer(body, "<f2", count, pos).astype(np.float16)
         biases = np.frombuffer(body, "i1", count, pos + 2 * count).astype(np.int8)
         pos += 3 * count
+        gaussian = np.zeros(count, dtype=bool)
+        if version >= 3:
+            family_bytes = (count + 7) // 8
+            gaussian = np.unpackbits(np.frombuffer(body, np.uint8, family_bytes, pos), count=count).astype(bool)
+            pos += family_bytes
         sections = []
         while pos < len(body) - DIGEST_SIZE:
             (size,) = _U32.unpack_from(body, pos)
@@ -478,7 +535,7 @@ class Chunk:
             pos += _U32.size + size
         if pos != len(body) - DIGEST_SIZE or len(sections) != 1 + bool(flags & TABLES) or width == 0:
             raise CodecError("learned-lossless chunk has the wrong layout (damaged data)")
-        model = SlabModel(LinearPredictor(edges, *coefficients), ScaleClasses(width, lo, scales, biases),
+        model = SlabModel(LinearPredictor(edges, *coefficients), ScaleClasses(width, lo, scales, biases, gaussian),
                           2 * max_error + 1, censored=version >= 2)
         table = sections[0] if flags & TABLES else b""
         return cls(flags, max_error, bits, planes, model, sha, table, sections[-1], body[-DIGEST_SIZE:])
@@ -494,7 +551,7 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
     knob = Knob("max_error", 0, 255, higher_is_better=False,
                 description="largest allowed |error| per pixel; 0 is lossless")
     description = ("lossless / near-lossless: least-squares context prediction with inter-slice context, "
-                   "learned Laplace scale classes, ANS (constriction)")
+                   "learned scale classes (Laplace or Gaussian), ANS (constriction)")
 
     def __init__(self) -> None:
         self._weights: tuple[ScaleWeights, bytes] | None = None
@@ -552,11 +609,11 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         # The engine already codes slabs in parallel; BLAS threads on top only fight for the cores.
         with threadpool_limits(limits=1, user_api="blas"):
             if max_error == 0:
-                model, codes, means, scales = encode_lossless(planes, weights)
+                model, codes, distributions = encode_lossless(planes, weights)
             else:
-                model, codes, means, scales = encode_near_lossless(planes, weights, step)
+                model, codes, distributions = encode_near_lossless(planes, weights, step)
         encoder = constriction.stream.stack.AnsCoder()
-        encoder.encode_reverse(codes.astype(np.int32), model.ans_model(planes.max_value), means, scales)
+        ans_write(encoder, model.ans_models(planes.max_value), codes, distributions, step_sizes(planes))
         chunk = Chunk(prepared.flags, max_error, prepared.bits, planes.planes, model, sha, prepared.table(),
                       encoder.get_compressed().astype("<u4").tobytes(), digest(planes))
         return chunk.to_bytes()
@@ -570,11 +627,11 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         planes = SlabPlanes(chunk.planes, int(shape[1]), int(shape[2]), chunk.bits,
                             CausalContext(chunk.model.predictor.first.shape[1] - 1))
         decoder = constriction.stream.stack.AnsCoder(np.frombuffer(chunk.words, "<u4").astype(np.uint32))
-        family = chunk.model.ans_model(planes.max_value)
+        families = chunk.model.ans_models(planes.max_value)
 
         def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> np.ndarray:
-            prediction, offsets, means, scales = chunk.model.symbol_distribution(fixed, levels, planes.max_value)
-            symbols = decoder.decode(family, means, scales).astype(np.int64) - offsets
+            prediction, offsets, distributions = chunk.model.symbol_distribution(fixed, levels, planes.max_value)
+            symbols = ans_read(decoder, families, distributions) - offsets
             return np.clip(prediction + symbols * chunk.model.step, 0, planes.max_value)
 
         run_schedule(planes, chunk.model.predictor, weights, settle)

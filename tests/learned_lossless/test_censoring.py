@@ -1,5 +1,6 @@
-"""Chunk version 2 codes every pixel over the values it can take, so the Laplace tails beyond black and white
-fold into the boundary codes; the scale fit must count exactly those bits, and version 1 files must still decode."""
+"""Since chunk version 2 every pixel is coded over the values it can take, so the tails beyond black and white
+fold into the boundary codes; the scale fit must count exactly those bits, and files of older versions (1: no
+fold, 2: Laplace only) must still decode."""
 
 from pathlib import Path
 
@@ -8,17 +9,18 @@ import numpy as np
 import pytest
 
 from monai_medcomp import api
-from monai_medcomp.codecs.context_model import laplace_bits
-from monai_medcomp.codecs.learned_lossless import code_offsets, top_code
+from monai_medcomp.codecs.context_model import quantised_bits
+from monai_medcomp.codecs.learned_lossless import CHUNK_VERSION, code_offsets, top_code
 from monai_medcomp.container import ContainerReader
 
 DATA = Path(__file__).parent / "data"
 CODEC = "learned-lossless"
-# Written by the version 1 codec (before censoring) from these crops of evaluation images.
+# Written by the version 1 and version 2 codecs from these crops of evaluation images.
 US_DARK_SPECKLE = ("us_8bit", slice(0, 1), slice(200, 248), slice(470, 534))  # 58 % black pixels
 MR_SLAB = ("mr_example4d", slice(10, 13), slice(30, 62), slice(40, 80))  # three slices, one slab
-VERSION_1_FILES = [("v1_us_lossless.mcz", US_DARK_SPECKLE, 0), ("v1_mr_volume_lossless.mcz", MR_SLAB, 0),
-                   ("v1_mr_volume_max_error_2.mcz", MR_SLAB, 2)]
+OLDER_FILES = [(f"v{version}_{name}.mcz", region, max_error) for version in (1, 2)
+               for name, region, max_error in [("us_lossless", US_DARK_SPECKLE, 0), ("mr_volume_lossless", MR_SLAB, 0),
+                                               ("mr_volume_max_error_2", MR_SLAB, 2)]]
 
 
 def crop(images, name, slices, rows, cols):
@@ -40,18 +42,18 @@ def test_fitted_code_length_is_what_the_coder_writes(step):
     assert codes.min() >= 0 and codes.max() <= top_code(max_value, step)
     means = rng.uniform(-0.5, 0.5, count) / step
     scales = np.full(count, 4.0 / step)
-    fitted = laplace_bits(symbols, means, scales, -offsets, top_code(max_value, step) - offsets).sum()
+    fitted = quantised_bits(symbols, means, scales, -offsets, top_code(max_value, step) - offsets).sum()
     coder = constriction.stream.stack.AnsCoder()
     coder.encode_reverse(codes.astype(np.int32), constriction.stream.model.QuantizedLaplace(
         0, top_code(max_value, step)), means + offsets, scales)
     written = 32 * coder.get_compressed().size
     assert abs(written - fitted) < 0.005 * fitted + 64
-    unfolded = laplace_bits(symbols, means, scales, np.full(count, -10 ** 6), np.full(count, 10 ** 6)).sum()
+    unfolded = quantised_bits(symbols, means, scales, np.full(count, -10 ** 6), np.full(count, 10 ** 6)).sum()
     assert written < 0.85 * unfolded  # the boundary pixels are where the fold pays
 
 
-@pytest.mark.parametrize("filename, region, max_error", VERSION_1_FILES, ids=[f for f, _, _ in VERSION_1_FILES])
-def test_version_1_files_still_decode(filename, region, max_error, images):
+@pytest.mark.parametrize("filename, region, max_error", OLDER_FILES, ids=[f for f, _, _ in OLDER_FILES])
+def test_older_files_still_decode(filename, region, max_error, images):
     data = (DATA / filename).read_bytes()
     original = crop(images, *region)
     decoded = api.decompress(data)  # the chunk's digest of the encoder's pixels is checked on the way
@@ -66,5 +68,5 @@ def test_dark_speckle_costs_less_than_in_version_1(images):
     with ContainerReader(DATA / "v1_us_lossless.mcz") as reader:
         version_1 = reader.read_chunk(0)
     now = api.compress(crop(images, *US_DARK_SPECKLE), codec=CODEC).encoded.chunks[0]
-    assert (version_1[0], now[0]) == (1, 2)
+    assert (version_1[0], now[0]) == (1, CHUNK_VERSION)
     assert len(now) < 0.9 * len(version_1)
