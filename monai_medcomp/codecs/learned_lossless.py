@@ -95,7 +95,7 @@ class SlabModel:
     censored: bool = True
 
     def symbol_distribution(self, fixed: np.ndarray, levels: np.ndarray, max_value: int
-                            ) -> tuple[np.ndarray, np.ndarray, "Distributions"]:
+                            ) -> tuple[np.ndarray, np.ndarray, Distributions]:
         """Integer predictions, code offsets, and the distribution of each pixel's code."""
         prediction = round_prediction(fixed, max_value)
         scales, biases, gaussian = self.classes.lookup(levels)
@@ -284,8 +284,10 @@ def fit_scale_classes(levels: np.ndarray, values: np.ndarray, fixed: np.ndarray,
                        np.random.default_rng(SEED), (low, low + top_code(max_value, step)))
 
 
-def encode_lossless(planes: SlabPlanes, weights: ScaleWeights) -> tuple[SlabModel, np.ndarray, Distributions]:
-    """Every pixel known: the model and the codes with their distributions, in decoding order.
+def encode_lossless(planes: SlabPlanes, weights: ScaleWeights
+                    ) -> tuple[SlabModel, np.ndarray, Distributions, np.ndarray]:
+    """Every pixel known: the model, the codes with their distributions in decoding order, and the
+    pixels per decoding step.
 
     The predictor is fitted twice: plainly, and then with the first plane's pixels weighted by the
     confidence of the scales the first fit gives (:func:`scale_confidence`).
@@ -297,15 +299,16 @@ def encode_lossless(planes: SlabPlanes, weights: ScaleWeights) -> tuple[SlabMode
     fixed, levels = analyse(planes, predictor, weights)
     model = SlabModel(predictor, fit_scale_classes(levels, planes.view(planes.values).ravel(), fixed, 1,
                                                         planes.max_value), 1)
-    order = coding_order(planes)
+    order, sizes = coding_order(planes)
     index = slab_index(planes, order)
     prediction, offsets, distributions = model.symbol_distribution(fixed[index], levels[index], planes.max_value)
-    return model, planes.values[order] - prediction + offsets, distributions
+    return model, planes.values[order] - prediction + offsets, distributions, sizes
 
 
 def near_lossless_pass(planes: SlabPlanes, original: np.ndarray, predictor: LinearPredictor, weights: ScaleWeights,
-                       step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Quantise inside the prediction loop; return positions, Q12 predictions and levels in decoding order."""
+                       step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Quantise inside the prediction loop; return positions, Q12 predictions and levels in decoding
+    order, and the pixels per decoding step."""
     passes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -315,12 +318,12 @@ def near_lossless_pass(planes: SlabPlanes, original: np.ndarray, predictor: Line
     planes.values[:] = original
     run_schedule(planes, predictor, weights, settle)
     positions, fixed, levels = (np.concatenate(part) for part in zip(*passes))
-    return positions, fixed, levels
+    return positions, fixed, levels, np.array([len(p) for p, _, _ in passes], dtype=np.int64)
 
 
 def encode_near_lossless(planes: SlabPlanes, weights: ScaleWeights, step: int
-                         ) -> tuple[SlabModel, np.ndarray, Distributions]:
-    """Near-lossless coding in two passes.
+                         ) -> tuple[SlabModel, np.ndarray, Distributions, np.ndarray]:
+    """Near-lossless coding in two passes; returns what :func:`encode_lossless` does.
 
     The first pass, with the predictor fitted on the original pixels, gives the reconstructed
     neighbourhoods the decoder will see; the predictor is refitted on those (they carry the
@@ -329,15 +332,15 @@ def encode_near_lossless(planes: SlabPlanes, weights: ScaleWeights, step: int
     scale classes, so the classes are fitted last on exactly the levels the decoder will compute.
     """
     original = planes.values.copy()
-    positions, _, levels = near_lossless_pass(planes, original, fit_predictor(planes, np.random.default_rng(SEED)),
-                                              weights, step)
+    positions, _, levels, _ = near_lossless_pass(planes, original, fit_predictor(planes, np.random.default_rng(SEED)),
+                                                 weights, step)
     predictor = fit_predictor(planes, np.random.default_rng(SEED), original,
                               scale_confidence(planes, positions, levels))
-    positions, fixed, levels = near_lossless_pass(planes, original, predictor, weights, step)
+    positions, fixed, levels, sizes = near_lossless_pass(planes, original, predictor, weights, step)
     model = SlabModel(predictor, fit_scale_classes(levels, original[positions], fixed, step, planes.max_value), step)
     prediction, offsets, distributions = model.symbol_distribution(fixed, levels, planes.max_value)
     symbols, _ = quantise(original[positions], prediction, step, planes.max_value)
-    return model, symbols + offsets, distributions
+    return model, symbols + offsets, distributions, sizes
 
 
 def slab_index(planes: SlabPlanes, positions: np.ndarray) -> np.ndarray:
@@ -347,13 +350,10 @@ def slab_index(planes: SlabPlanes, positions: np.ndarray) -> np.ndarray:
     return (plane * planes.rows + row - planes.top) * planes.cols + col - planes.left
 
 
-def coding_order(planes: SlabPlanes) -> np.ndarray:
-    return np.concatenate([positions for positions, _ in schedule(planes)])
-
-
-def step_sizes(planes: SlabPlanes) -> np.ndarray:
-    """Pixels per decoding step of :func:`schedule`."""
-    return np.array([len(positions) for positions, _ in schedule(planes)], dtype=np.int64)
+def coding_order(planes: SlabPlanes) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in decoding order, and the pixels per decoding step of :func:`schedule`."""
+    steps = [positions for positions, _ in schedule(planes)]
+    return np.concatenate(steps), np.array([len(positions) for positions in steps], dtype=np.int64)
 
 
 def digest(planes: SlabPlanes) -> bytes:
@@ -609,11 +609,11 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         # The engine already codes slabs in parallel; BLAS threads on top only fight for the cores.
         with threadpool_limits(limits=1, user_api="blas"):
             if max_error == 0:
-                model, codes, distributions = encode_lossless(planes, weights)
+                model, codes, distributions, sizes = encode_lossless(planes, weights)
             else:
-                model, codes, distributions = encode_near_lossless(planes, weights, step)
+                model, codes, distributions, sizes = encode_near_lossless(planes, weights, step)
         encoder = constriction.stream.stack.AnsCoder()
-        ans_write(encoder, model.ans_models(planes.max_value), codes, distributions, step_sizes(planes))
+        ans_write(encoder, model.ans_models(planes.max_value), codes, distributions, sizes)
         chunk = Chunk(prepared.flags, max_error, prepared.bits, planes.planes, model, sha, prepared.table(),
                       encoder.get_compressed().astype("<u4").tobytes(), digest(planes))
         return chunk.to_bytes()
