@@ -62,7 +62,7 @@ class CausalContext:
 def med_reference(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, has_west: np.ndarray,
                   has_north: np.ndarray, mid: int) -> np.ndarray:
     """The LOCO-I median edge detector, with the border fallbacks of the module docstring."""
-    median = np.clip(west + north - north_west, np.minimum(west, north), np.maximum(west, north))
+    median = np.minimum(np.maximum(west + north - north_west, np.minimum(west, north)), np.maximum(west, north))
     return np.where(has_west & has_north, median, np.where(has_west, west, np.where(has_north, north, mid)))
 
 

@@ -74,8 +74,13 @@ def coefficient_counts(context_size: int) -> tuple[int, int]:
     return context_size + 1, context_size + len(PREVIOUS_PLANE) + 1
 
 
+def clamp_pixels(values: np.ndarray, max_value: int) -> np.ndarray:
+    """``values`` limited to 0 .. max_value; np.clip's per-call checks cost more than the work on a wavefront."""
+    return np.minimum(np.maximum(values, 0), max_value)
+
+
 def round_prediction(fixed: np.ndarray, max_value: int) -> np.ndarray:
-    return np.clip((fixed + (1 << (COEFFICIENT_BITS - 1))) >> COEFFICIENT_BITS, 0, max_value)
+    return clamp_pixels((fixed + (1 << (COEFFICIENT_BITS - 1))) >> COEFFICIENT_BITS, max_value)
 
 
 @dataclasses.dataclass
@@ -170,7 +175,7 @@ def quantise(values: np.ndarray, prediction: np.ndarray, step: int, max_value: i
     error = values - prediction
     half = (step - 1) // 2
     symbols = np.sign(error) * ((np.abs(error) + half) // step)
-    return symbols, np.clip(prediction + symbols * step, 0, max_value)
+    return symbols, clamp_pixels(prediction + symbols * step, max_value)
 
 
 def predict(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights, positions: np.ndarray,
@@ -214,33 +219,69 @@ def predictor_bands(pixels: int) -> int:
     return int(np.clip(pixels // (1 << 15), 1, MAX_BANDS))
 
 
+@dataclasses.dataclass
+class BandSample:
+    """One plane kind's sampled pixels grouped by predictor band (each band in slab order)."""
+
+    positions: np.ndarray
+    design: np.ndarray  # float64 value contexts (neighbours - reference), the least-squares design
+    reference: np.ndarray
+    bounds: np.ndarray  # band b holds rows bounds[b] .. bounds[b + 1]
+
+
+@dataclasses.dataclass
+class FitSample:
+    """The pixels a predictor is fitted on, per plane kind, and the activity band edges.
+
+    It depends only on ``planes.values``, so the lossless encoder's two fits share one sample.
+    """
+
+    kinds: list[BandSample]
+    edges: np.ndarray
+
+    @property
+    def bands(self) -> int:
+        return 3 * (len(self.edges) + 1)
+
+    @classmethod
+    def of(cls, planes: SlabPlanes, rng: np.random.Generator) -> "FitSample":
+        kinds = plane_kinds(planes)
+        positions = [p if len(p) <= 1 << 17 else np.sort(rng.choice(p, 1 << 17, replace=False)) for p, _ in kinds]
+        contexts = [planes.value_context(p, has_previous) for p, (_, has_previous) in zip(positions, kinds)]
+        bands = predictor_bands(sum(len(p) for p, _ in kinds))
+        edges = np.unique(np.quantile(activity(contexts[0].gradients), np.arange(1, bands) / bands).astype(np.int64))
+        samples = []
+        for sample, context in zip(positions, contexts):
+            band = band_of(edges, context.gradients)
+            order = np.argsort(band, kind="stable")  # each band's pixels in slab order, as a mask would give them
+            samples.append(BandSample(sample[order], context.relative[order].astype(np.float64),
+                                      context.reference[order],
+                                      np.searchsorted(band[order], np.arange(3 * (len(edges) + 1) + 1))))
+        return cls(samples, edges)
+
+
 def fit_predictor(planes: SlabPlanes, rng: np.random.Generator, targets: np.ndarray | None = None,
-                  confidence: np.ndarray | None = None) -> LinearPredictor:
+                  confidence: np.ndarray | None = None, sample: FitSample | None = None) -> LinearPredictor:
     """Coefficients per predictor band, fitted on a sample of the slab's pixels.
 
     The contexts come from ``planes.values``; ``targets`` (default: the same values) are the pixels
     to predict, the originals when the contexts are near-lossless reconstructions.  ``confidence``
     (by position, default 1) weighs each pixel's error in the fit (:func:`scale_confidence`).
+    ``sample`` (default: drawn from ``rng``) must have been drawn from the current ``planes.values``.
     """
     targets = planes.values if targets is None else targets
     confidence = np.ones(len(planes.values)) if confidence is None else confidence
-    kinds = plane_kinds(planes)
-    samples = [positions if len(positions) <= 1 << 17 else np.sort(rng.choice(positions, 1 << 17, replace=False))
-               for positions, _ in kinds]
-    contexts = [planes.value_context(sample, has_previous) for sample, (_, has_previous) in zip(samples, kinds)]
-    bands = predictor_bands(sum(len(p) for p, _ in kinds))
-    edges = np.unique(np.quantile(activity(contexts[0].gradients), np.arange(1, bands) / bands).astype(np.int64))
+    sample = FitSample.of(planes, rng) if sample is None else sample
     coefficients = []
-    for sample, context in zip(samples, contexts):
-        band = band_of(edges, context.gradients)
-        target = targets[sample] - context.reference
-        coefficients.append(np.stack([fit_linear(context.relative[band == b], target[band == b], rng,
-                                                 confidence[sample][band == b])
-                                      for b in range(3 * (len(edges) + 1))]))
+    for kind in sample.kinds:
+        target = targets[kind.positions] - kind.reference
+        weight = confidence[kind.positions]
+        coefficients.append(np.stack([fit_linear(kind.design[a:b], target[a:b], rng, weight[a:b])
+                                      for a, b in zip(kind.bounds[:-1], kind.bounds[1:])]))
     if len(coefficients) == 1:
         later = coefficient_counts(planes.causal.size)[1]
-        coefficients.append(np.zeros((3 * (len(edges) + 1), later), dtype=np.int64))
-    return LinearPredictor(edges, *coefficients)
+        coefficients.append(np.zeros((sample.bands, later), dtype=np.int64))
+    return LinearPredictor(sample.edges, *coefficients)
 
 
 def scale_confidence(planes: SlabPlanes, positions: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -292,10 +333,11 @@ def encode_lossless(planes: SlabPlanes, weights: ScaleWeights
     The predictor is fitted twice: plainly, and then with the first plane's pixels weighted by the
     confidence of the scales the first fit gives (:func:`scale_confidence`).
     """
-    predictor = fit_predictor(planes, np.random.default_rng(SEED))
+    sample = FitSample.of(planes, np.random.default_rng(SEED))
+    predictor = fit_predictor(planes, np.random.default_rng(SEED), sample=sample)
     fixed, levels = analyse(planes, predictor, weights)
     confidence = scale_confidence(planes, np.concatenate([p for p, _ in plane_kinds(planes)]), levels)
-    predictor = fit_predictor(planes, np.random.default_rng(SEED), confidence=confidence)
+    predictor = fit_predictor(planes, np.random.default_rng(SEED), confidence=confidence, sample=sample)
     fixed, levels = analyse(planes, predictor, weights)
     model = SlabModel(predictor, fit_scale_classes(levels, planes.view(planes.values).ravel(), fixed, 1,
                                                         planes.max_value), 1)
@@ -632,7 +674,7 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> np.ndarray:
             prediction, offsets, distributions = chunk.model.symbol_distribution(fixed, levels, planes.max_value)
             symbols = ans_read(decoder, families, distributions) - offsets
-            return np.clip(prediction + symbols * chunk.model.step, 0, planes.max_value)
+            return clamp_pixels(prediction + symbols * chunk.model.step, planes.max_value)
 
         run_schedule(planes, chunk.model.predictor, weights, settle)
         if digest(planes) != chunk.digest:
