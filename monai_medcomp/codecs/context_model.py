@@ -70,6 +70,11 @@ class ScaleWeights:
         return (ilog(features) @ weights[:-1] + weights[-1]) >> 8
 
 
+def clamp(values: np.ndarray, low: int, high: int) -> np.ndarray:
+    """``values`` limited to ``low .. high``: np.clip's per-call checks cost more than the work on a wavefront."""
+    return np.minimum(np.maximum(values, low), high)
+
+
 def row_sums(table: np.ndarray) -> np.ndarray:
     """Sum of each row, in the table's dtype: np.einsum is several times faster than ``sum(axis=1)``
     over a few dozen columns."""
@@ -224,6 +229,7 @@ def schedule(planes: SlabPlanes) -> Iterator[tuple[np.ndarray, int]]:
     # each plane's positions in wavefront order, laid out once: a step takes slices of them
     laid_out = [planes.positions(plane, order) for plane in range(planes.planes)]
     for step in range(len(fronts) + lag * (planes.planes - 1)):
+        # the planes k with 0 <= step - k * lag < len(fronts)
         active = range(max(0, -(-(step - len(fronts) + 1) // lag)), min(planes.planes - 1, step // lag) + 1)
         if active:  # planes of fewer fronts than ``lag`` leave idle steps
             parts = [laid_out[plane][fronts[step - plane * lag]] for plane in active]
@@ -245,7 +251,7 @@ class ScaleClasses:
     gaussian: np.ndarray  # bool: the class is coded with a Gaussian of that standard deviation, not a Laplace
 
     def lookup(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        k = np.minimum(np.maximum(level // self.width - self.lo, 0), len(self.scales) - 1)  # np.clip costs more per call
+        k = clamp(level // self.width - self.lo, 0, len(self.scales) - 1)
         return self.scales[k].astype(np.float64), self.biases[k].astype(np.float64) / BIAS_UNIT, self.gaussian[k]
 
 

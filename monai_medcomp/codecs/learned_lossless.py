@@ -48,8 +48,8 @@ from .base import Codec, Knob, PixelFormat, register
 from .causal import CausalContext
 from .classical import ErrorBoundKnob
 from .context_model import (COEFFICIENT_BITS, LOG_UNIT, PREVIOUS_PLANE, SCALE_FEATURES_2D, SCALE_FEATURES_3D,
-                            LinearPredictor, ScaleClasses, ScaleWeights, SlabPlanes, activity, band_of, class_width,
-                            fit_classes, fit_linear, schedule)
+                            LinearPredictor, ScaleClasses, ScaleWeights, SlabPlanes, activity, band_of, clamp,
+                            class_width, fit_classes, fit_linear, schedule)
 
 BUNDLE = "learned_lossless"
 CHUNK_VERSION = 3
@@ -74,13 +74,8 @@ def coefficient_counts(context_size: int) -> tuple[int, int]:
     return context_size + 1, context_size + len(PREVIOUS_PLANE) + 1
 
 
-def clamp_pixels(values: np.ndarray, max_value: int) -> np.ndarray:
-    """``values`` limited to 0 .. max_value; np.clip's per-call checks cost more than the work on a wavefront."""
-    return np.minimum(np.maximum(values, 0), max_value)
-
-
 def round_prediction(fixed: np.ndarray, max_value: int) -> np.ndarray:
-    return clamp_pixels((fixed + (1 << (COEFFICIENT_BITS - 1))) >> COEFFICIENT_BITS, max_value)
+    return clamp((fixed + (1 << (COEFFICIENT_BITS - 1))) >> COEFFICIENT_BITS, 0, max_value)
 
 
 @dataclasses.dataclass
@@ -175,7 +170,7 @@ def quantise(values: np.ndarray, prediction: np.ndarray, step: int, max_value: i
     error = values - prediction
     half = (step - 1) // 2
     symbols = np.sign(error) * ((np.abs(error) + half) // step)
-    return symbols, clamp_pixels(prediction + symbols * step, max_value)
+    return symbols, clamp(prediction + symbols * step, 0, max_value)
 
 
 def predict(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights, positions: np.ndarray,
@@ -250,14 +245,14 @@ class FitSample:
         contexts = [planes.value_context(p, has_previous) for p, (_, has_previous) in zip(positions, kinds)]
         bands = predictor_bands(sum(len(p) for p, _ in kinds))
         edges = np.unique(np.quantile(activity(contexts[0].gradients), np.arange(1, bands) / bands).astype(np.int64))
-        samples = []
+        fit = cls([], edges)
         for sample, context in zip(positions, contexts):
             band = band_of(edges, context.gradients)
             order = np.argsort(band, kind="stable")  # each band's pixels in slab order, as a mask would give them
-            samples.append(BandSample(sample[order], context.relative[order].astype(np.float64),
-                                      context.reference[order],
-                                      np.searchsorted(band[order], np.arange(3 * (len(edges) + 1) + 1))))
-        return cls(samples, edges)
+            bounds = np.searchsorted(band[order], np.arange(fit.bands + 1))
+            fit.kinds.append(BandSample(sample[order], context.relative[order].astype(np.float64),
+                                        context.reference[order], bounds))
+        return fit
 
 
 def fit_predictor(planes: SlabPlanes, rng: np.random.Generator, targets: np.ndarray | None = None,
@@ -674,7 +669,7 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> np.ndarray:
             prediction, offsets, distributions = chunk.model.symbol_distribution(fixed, levels, planes.max_value)
             symbols = ans_read(decoder, families, distributions) - offsets
-            return clamp_pixels(prediction + symbols * chunk.model.step, planes.max_value)
+            return clamp(prediction + symbols * chunk.model.step, 0, planes.max_value)
 
         run_schedule(planes, chunk.model.predictor, weights, settle)
         if digest(planes) != chunk.digest:
