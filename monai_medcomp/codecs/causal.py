@@ -59,10 +59,15 @@ class CausalContext:
         return int(np.flatnonzero((self.offsets[:, 0] == dy) & (self.offsets[:, 1] == dx))[0])
 
 
+def clamp(values: np.ndarray, low: np.ndarray | int, high: np.ndarray | int) -> np.ndarray:
+    """``values`` limited to ``low .. high``: np.clip's per-call checks cost more than the work on a wavefront."""
+    return np.minimum(np.maximum(values, low), high)
+
+
 def med_reference(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, has_west: np.ndarray,
                   has_north: np.ndarray, mid: int) -> np.ndarray:
     """The LOCO-I median edge detector, with the border fallbacks of the module docstring."""
-    median = np.minimum(np.maximum(west + north - north_west, np.minimum(west, north)), np.maximum(west, north))
+    median = clamp(west + north - north_west, np.minimum(west, north), np.maximum(west, north))
     return np.where(has_west & has_north, median, np.where(has_west, west, np.where(has_north, north, mid)))
 
 

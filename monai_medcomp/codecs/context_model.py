@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 import numpy as np
 from scipy.special import ndtr
 
-from .causal import CausalContext, med_reference
+from .causal import CausalContext, clamp, med_reference
 
 LARGE_PLANE = 1 << 16  # pixels per plane from which the larger causal context pays for its coefficients
 PREVIOUS_PLANE = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], dtype=np.int64)
@@ -68,11 +68,6 @@ class ScaleWeights:
         """Predicted log2-scale of each pixel in 1/8 octave (integers)."""
         weights = self.later if has_previous else self.first
         return (ilog(features) @ weights[:-1] + weights[-1]) >> 8
-
-
-def clamp(values: np.ndarray, low: int, high: int) -> np.ndarray:
-    """``values`` limited to ``low .. high``: np.clip's per-call checks cost more than the work on a wavefront."""
-    return np.minimum(np.maximum(values, low), high)
 
 
 def row_sums(table: np.ndarray) -> np.ndarray:

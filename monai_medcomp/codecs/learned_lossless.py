@@ -45,11 +45,11 @@ from threadpoolctl import threadpool_limits
 from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
 from ..weights import file_sha256, load_weights, weights_path
 from .base import Codec, Knob, PixelFormat, register
-from .causal import CausalContext
+from .causal import CausalContext, clamp
 from .classical import ErrorBoundKnob
 from .context_model import (COEFFICIENT_BITS, LOG_UNIT, PREVIOUS_PLANE, SCALE_FEATURES_2D, SCALE_FEATURES_3D,
-                            LinearPredictor, ScaleClasses, ScaleWeights, SlabPlanes, activity, band_of, clamp,
-                            class_width, fit_classes, fit_linear, schedule)
+                            LinearPredictor, ScaleClasses, ScaleWeights, SlabPlanes, activity, band_of, class_width,
+                            fit_classes, fit_linear, schedule)
 
 BUNDLE = "learned_lossless"
 CHUNK_VERSION = 3
@@ -243,8 +243,9 @@ class FitSample:
         kinds = plane_kinds(planes)
         positions = [p if len(p) <= 1 << 17 else np.sort(rng.choice(p, 1 << 17, replace=False)) for p, _ in kinds]
         contexts = [planes.value_context(p, has_previous) for p, (_, has_previous) in zip(positions, kinds)]
-        bands = predictor_bands(sum(len(p) for p, _ in kinds))
-        edges = np.unique(np.quantile(activity(contexts[0].gradients), np.arange(1, bands) / bands).astype(np.int64))
+        activity_bands = predictor_bands(sum(len(p) for p, _ in kinds))
+        quantiles = np.arange(1, activity_bands) / activity_bands
+        edges = np.unique(np.quantile(activity(contexts[0].gradients), quantiles).astype(np.int64))
         fit = cls([], edges)
         for sample, context in zip(positions, contexts):
             band = band_of(edges, context.gradients)
