@@ -141,7 +141,7 @@ BUNDLES = [
            {"_target_": "monai_medcomp.networks.LaplaceScaleRegression", "spatial_dims": 3,
             "in_channels": SCALE_FEATURES_2D, "out_channels": 1, "later_channels": SCALE_FEATURES_3D},
            "Lossless and near-lossless predictive coding with a probability distribution per pixel: a Laplace "
-           "or Gaussian whose mean comes from a linear predictor on the 24 nearest causal neighbours and, in a volume, the "
+           "or Gaussian whose mean comes from a linear predictor on 24 near causal neighbours and, in a volume, the "
            "3x3 co-located neighbourhood of the previous slice (fitted per slab by least absolute error, each "
            "pixel of a slab's first slice weighted by 1 / its predicted scale; stored in Q12), and whose scale "
            "comes from a learned log-scale regression on the integer log-magnitudes of nearby residuals and "

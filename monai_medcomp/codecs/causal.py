@@ -32,16 +32,27 @@ def inter_channel_features(channel: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class CausalContext:
-    """The ``size`` nearest already-coded neighbours as (row, col) offsets, nearest first."""
+    """The ``size`` nearest already-coded neighbours as (row, col) offsets, nearest first.
+
+    ``slope_limit`` (if set) leaves out the neighbours above that only wavefronts steeper than it
+    could decode (those at ``dx >= slope_limit * -dy``), so that :attr:`slope` stays within it.
+    """
 
     size: int
+    slope_limit: int | None = None
 
     @functools.cached_property
     def offsets(self) -> np.ndarray:
         radius = int(np.ceil(np.sqrt(self.size))) + 1
-        candidates = [(dy, dx) for dy in range(-radius, 1) for dx in range(-radius, radius + 1) if dy < 0 or dx < 0]
+        candidates = [(dy, dx) for dy in range(-radius, 1) for dx in range(-radius, radius + 1)
+                      if self._allowed(dy, dx)]
         candidates.sort(key=lambda o: (o[0] ** 2 + o[1] ** 2, -o[0], o[1]))
         return np.array(candidates[:self.size], dtype=np.int64)
+
+    def _allowed(self, dy: int, dx: int) -> bool:
+        if dy == 0:
+            return dx < 0
+        return dy < 0 and (self.slope_limit is None or dx < -self.slope_limit * dy)
 
     @property
     def pad(self) -> tuple[int, int, int]:
@@ -64,10 +75,15 @@ def clamp(values: np.ndarray, low: np.ndarray | int, high: np.ndarray | int) -> 
     return np.minimum(np.maximum(values, low), high)
 
 
+def median_edge(west: np.ndarray, north: np.ndarray, north_west: np.ndarray) -> np.ndarray:
+    """The LOCO-I median edge detector of a pixel whose left and upper neighbours are inside the image."""
+    return clamp(west + north - north_west, np.minimum(west, north), np.maximum(west, north))
+
+
 def med_reference(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, has_west: np.ndarray,
                   has_north: np.ndarray, mid: int) -> np.ndarray:
     """The LOCO-I median edge detector, with the border fallbacks of the module docstring."""
-    median = clamp(west + north - north_west, np.minimum(west, north), np.maximum(west, north))
+    median = median_edge(west, north, north_west)
     return np.where(has_west & has_north, median, np.where(has_west, west, np.where(has_north, north, mid)))
 
 

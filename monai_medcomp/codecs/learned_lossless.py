@@ -16,8 +16,9 @@ transform comes out shorter.
 
 The coder sees each pixel's quantised residual shifted so that the lowest value the pixel can take
 has code 0 (chunk version 2): the tails beyond the pixel range fold into the boundary codes
-instead of being wasted.  Chunks of version 1 (coded over a symmetric range) and 2 (Laplace
-only) still decode.
+instead of being wasted.  Chunks of version 1 (coded over a symmetric range), 2 (Laplace
+only) and 3 (large planes read the 24 nearest neighbours, which need wavefronts of slope 4 where
+version 4 decodes with slope 3) still decode.
 
 Chunk layout (little-endian): version u8, flags u8 (1: ranked values, 2: colour transform,
 4: palette), max_error u16, bits u8, planes u16, class width u8, first class i16, class count u16,
@@ -48,13 +49,14 @@ from .base import Codec, Knob, PixelFormat, register
 from .causal import CausalContext, clamp
 from .classical import ErrorBoundKnob
 from .context_model import (COEFFICIENT_BITS, LOG_UNIT, PREVIOUS_PLANE, SCALE_FEATURES_2D, SCALE_FEATURES_3D,
-                            LinearPredictor, ScaleClasses, ScaleWeights, SlabPlanes, activity, band_of, class_width,
-                            fit_classes, fit_linear, schedule)
+                            WAVEFRONT_SLOPE, LinearPredictor, ScaleClasses, ScaleWeights, SlabPlanes, activity,
+                            band_of, class_width, fit_classes, fit_linear, schedule)
 
 BUNDLE = "learned_lossless"
-CHUNK_VERSION = 3
-# 1: residuals over a symmetric range, without the censoring of version 2; 1 and 2: Laplace only
-READABLE_VERSIONS = (1, 2, 3)
+CHUNK_VERSION = 4
+# 1: residuals over a symmetric range, without the censoring of version 2; 1 and 2: Laplace only;
+# 1 to 3: the 24-neighbour context is the 24 nearest, without the slope limit of version 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 SHA_PREFIX = 8
 DIGEST_SIZE = 8
 BLOCK = 1 << 16  # pixels per vectorised block on the encoder's lossless path
@@ -67,6 +69,11 @@ TABLES = RANKED | PALETTE  # flags whose chunks carry a value table
 CONTEXT_SIZES = (12, 24)
 _HEAD = struct.Struct("<BBHBHBhH")
 _U32 = struct.Struct("<I")
+
+
+def chunk_context(version: int, size: int) -> CausalContext:
+    """The causal context a chunk's predictor reads: slope-limited (:data:`WAVEFRONT_SLOPE`) from version 4."""
+    return CausalContext(size, WAVEFRONT_SLOPE if version >= 4 else None)
 
 
 def coefficient_counts(context_size: int) -> tuple[int, int]:
@@ -146,8 +153,10 @@ def ans_write(encoder: Any, families: tuple[Any, Any], codes: np.ndarray, distri
 def ans_read(decoder: Any, families: tuple[Any, Any], distributions: Distributions) -> np.ndarray:
     """The codes of one decoding step, popped as :func:`ans_write` pushed them."""
     gaussian = distributions.gaussian
-    order = np.argsort(gaussian, kind="stable")  # the Laplace pixels, then the Gaussian ones
     laplace = len(gaussian) - int(np.count_nonzero(gaussian))
+    if laplace in (0, len(gaussian)):  # one family, as most steps are: no reordering
+        return decoder.decode(families[laplace == 0], distributions.means, distributions.scales).astype(np.int64)
+    order = np.argsort(gaussian, kind="stable")  # the Laplace pixels, then the Gaussian ones
     codes = np.empty(len(gaussian), dtype=np.int64)
     for family, part in zip(families, (order[:laplace], order[laplace:])):
         if len(part):
@@ -182,19 +191,23 @@ def predict(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeight
 
 
 def run_schedule(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights,
-                 settle: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> None:
-    """Rebuild the slab wavefront by wavefront; ``settle(positions, fixed, levels)`` returns their pixels.
+                 settle: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> None:
+    """Rebuild the slab wavefront by wavefront; ``settle(positions, fixed, levels)`` returns their pixels
+    and integer predictions.
 
     The decoder's ``settle`` decodes symbols, the near-lossless encoder's quantises the known pixels:
     both then see exactly the same reconstructed neighbourhoods.
     """
     for positions, first in schedule(planes):
-        parts = [(positions[:first], False), (positions[first:], True)]
-        fixed, levels = (np.concatenate(r) for r in zip(*[predict(planes, predictor, weights, p, prev)
-                                                          for p, prev in parts if len(p)]))
-        values = settle(positions, fixed, levels)
+        if first in (0, len(positions)):  # one plane kind
+            fixed, levels = predict(planes, predictor, weights, positions, first == 0)
+        else:
+            parts = (predict(planes, predictor, weights, positions[:first], False),
+                     predict(planes, predictor, weights, positions[first:], True))
+            fixed, levels = (np.concatenate(r) for r in zip(*parts))
+        values, prediction = settle(positions, fixed, levels)
         planes.values[positions] = values
-        planes.errors[positions] = np.abs(values - round_prediction(fixed, planes.max_value))
+        planes.errors[positions] = np.abs(values - prediction)
 
 
 def plane_kinds(planes: SlabPlanes) -> list[tuple[np.ndarray, bool]]:
@@ -349,9 +362,10 @@ def near_lossless_pass(planes: SlabPlanes, original: np.ndarray, predictor: Line
     order, and the pixels per decoding step."""
     passes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         passes.append((positions, fixed, levels))
-        return quantise(original[positions], round_prediction(fixed, planes.max_value), step, planes.max_value)[1]
+        prediction = round_prediction(fixed, planes.max_value)
+        return quantise(original[positions], prediction, step, planes.max_value)[1], prediction
 
     planes.values[:] = original
     run_schedule(planes, predictor, weights, settle)
@@ -512,13 +526,14 @@ class Chunk:
     table: bytes  # the used values (RANKED) or the palette (PALETTE)
     words: bytes
     digest: bytes
+    context: CausalContext  # the predictor's neighbours: stored as its size, its rule given by the version
 
     def to_bytes(self) -> bytes:
         classes, predictor = self.model.classes, self.model.predictor
         coefficients = [predictor.first] + ([predictor.later] if self.planes > 1 else [])
         body = (_HEAD.pack(CHUNK_VERSION, self.flags, self.max_error, self.bits, self.planes, classes.width,
                            classes.lo, len(classes.scales)) + self.sha
-                + bytes([predictor.first.shape[1] - 1, len(predictor.edges) + 1])
+                + bytes([self.context.size, len(predictor.edges) + 1])
                 + predictor.edges.astype("<i4").tobytes()
                 + b"".join(c.astype("<i2").tobytes() for c in coefficients)
                 + classes.scales.astype("<f2").tobytes() + classes.biases.astype("i1").tobytes()
@@ -576,7 +591,8 @@ class Chunk:
         model = SlabModel(LinearPredictor(edges, *coefficients), ScaleClasses(width, lo, scales, biases, gaussian),
                           2 * max_error + 1, censored=version >= 2)
         table = sections[0] if flags & TABLES else b""
-        return cls(flags, max_error, bits, planes, model, sha, table, sections[-1], body[-DIGEST_SIZE:])
+        return cls(flags, max_error, bits, planes, model, sha, table, sections[-1], body[-DIGEST_SIZE:],
+                   chunk_context(version, context_size))
 
 
 @register
@@ -653,7 +669,7 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         encoder = constriction.stream.stack.AnsCoder()
         ans_write(encoder, model.ans_models(planes.max_value), codes, distributions, sizes)
         chunk = Chunk(prepared.flags, max_error, prepared.bits, planes.planes, model, sha, prepared.table(),
-                      encoder.get_compressed().astype("<u4").tobytes(), digest(planes))
+                      encoder.get_compressed().astype("<u4").tobytes(), digest(planes), planes.causal)
         return chunk.to_bytes()
 
     def decode(self, data: bytes, shape: Sequence[int], fmt: PixelFormat, params: dict[str, Any]) -> np.ndarray:
@@ -662,15 +678,14 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         if chunk.planes != expected_planes or chunk.bits > 17:
             raise CodecError("learned-lossless chunk header does not match the image (damaged data)")
         weights, _ = self.scale_weights(chunk.sha)
-        planes = SlabPlanes(chunk.planes, int(shape[1]), int(shape[2]), chunk.bits,
-                            CausalContext(chunk.model.predictor.first.shape[1] - 1))
+        planes = SlabPlanes(chunk.planes, int(shape[1]), int(shape[2]), chunk.bits, chunk.context)
         decoder = constriction.stream.stack.AnsCoder(np.frombuffer(chunk.words, "<u4").astype(np.uint32))
         families = chunk.model.ans_models(planes.max_value)
 
-        def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        def settle(positions: np.ndarray, fixed: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             prediction, offsets, distributions = chunk.model.symbol_distribution(fixed, levels, planes.max_value)
             symbols = ans_read(decoder, families, distributions) - offsets
-            return clamp(prediction + symbols * chunk.model.step, 0, planes.max_value)
+            return clamp(prediction + symbols * chunk.model.step, 0, planes.max_value), prediction
 
         run_schedule(planes, chunk.model.predictor, weights, settle)
         if digest(planes) != chunk.digest:

@@ -8,6 +8,11 @@ codec would rank them, RGB channels as planes) and predicted with the slab's own
 predictor.  The log-scale regression is then fitted by Adam to minimise the code length of the
 residuals under the discretised Laplace it predicts, separately for first planes and for planes
 that see a previous one, and rounded to the Q8 integers the codec computes with.  Seeded.
+
+The slabs are predicted with the causal contexts of chunk version 3, on which the committed weights
+were fitted: every ``.mcz`` file records the weights' SHA-256, so new weights would make the files
+written so far undecodable, and version 4's one changed neighbour is absorbed by the scale classes
+each slab fits for itself (grey mean within 0.1 %).  So this command still writes the committed file.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ import torch
 
 from ..codecs.base import PixelFormat
 from ..codecs.context_model import (COEFFICIENT_BITS, LOG_UNIT, SCALE_FEATURES_2D, SCALE_FEATURES_3D, SlabPlanes,
-                                    ilog)
-from ..codecs.learned_lossless import SEED, analyse, fit_predictor, plane_kinds, prepare
+                                    causal_context, ilog)
+from ..codecs.learned_lossless import SEED, analyse, chunk_context, fit_predictor, plane_kinds, prepare
 from ..errors import run_command
 from ..fileio import atomic_path, atomic_write, check_outputs
 from ..volume import Volume
@@ -36,6 +41,7 @@ from .images import pool_volumes
 PIXELS_PER_KIND = 1 << 14
 SLABS_PER_VOLUME = 3
 STEPS = 600
+CONTEXT_VERSION = 3  # the chunk version whose causal contexts the committed weights were fitted on
 
 
 def slab_examples(slab: np.ndarray, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, bool]]:
@@ -43,7 +49,9 @@ def slab_examples(slab: np.ndarray, rng: np.random.Generator) -> list[tuple[np.n
     bits = max(1, int(slab.max()).bit_length())
     fmt = PixelFormat(bits, 3 if slab.ndim == 4 else 1)
     prepared = prepare(slab, fmt, max_error=0)
-    planes = SlabPlanes(*prepared.image.shape, prepared.bits)
+    rows, cols = prepared.image.shape[1:]
+    context = chunk_context(CONTEXT_VERSION, causal_context(rows * cols).size)
+    planes = SlabPlanes(*prepared.image.shape, prepared.bits, context)
     planes.fill(prepared.image)
     fixed, _ = analyse(planes, fit_predictor(planes, rng), None)
     examples, start = [], 0

@@ -1,6 +1,7 @@
 """Since chunk version 2 every pixel is coded over the values it can take, so the tails beyond black and white
 fold into the boundary codes; the scale fit must count exactly those bits, and files of older versions (1: no
-fold, 2: Laplace only) must still decode."""
+fold, 2: Laplace only, 3: the large planes' 24 nearest neighbours without the slope limit of version 4) must
+still decode."""
 
 from pathlib import Path
 
@@ -15,12 +16,14 @@ from monai_medcomp.container import ContainerReader
 
 DATA = Path(__file__).parent / "data"
 CODEC = "learned-lossless"
-# Written by the version 1 and version 2 codecs from these crops of evaluation images.
+# Written by the version 1, 2 and 3 codecs from these crops of evaluation images.
 US_DARK_SPECKLE = ("us_8bit", slice(0, 1), slice(200, 248), slice(470, 534))  # 58 % black pixels
 MR_SLAB = ("mr_example4d", slice(10, 13), slice(30, 62), slice(40, 80))  # three slices, one slab
-OLDER_FILES = [(f"v{version}_{name}.mcz", region, max_error) for version in (1, 2)
-               for name, region, max_error in [("us_lossless", US_DARK_SPECKLE, 0), ("mr_volume_lossless", MR_SLAB, 0),
-                                               ("mr_volume_max_error_2", MR_SLAB, 2)]]
+US_LARGE = ("us_8bit", slice(0, 1), slice(0, 256), slice(256, 512))  # a plane large enough for 24 neighbours
+OLDER_FILES = ([(f"v{version}_{name}.mcz", region, max_error) for version in (1, 2)
+                for name, region, max_error in [("us_lossless", US_DARK_SPECKLE, 0), ("mr_volume_lossless", MR_SLAB, 0),
+                                                ("mr_volume_max_error_2", MR_SLAB, 2)]]
+               + [("v3_us_large_lossless.mcz", US_LARGE, 0), ("v3_us_large_max_error_2.mcz", US_LARGE, 2)])
 
 
 def crop(images, name, slices, rows, cols):
@@ -54,6 +57,8 @@ def test_fitted_code_length_is_what_the_coder_writes(step):
 
 @pytest.mark.parametrize("filename, region, max_error", OLDER_FILES, ids=[f for f, _, _ in OLDER_FILES])
 def test_older_files_still_decode(filename, region, max_error, images):
+    with ContainerReader(DATA / filename) as reader:
+        assert reader.read_chunk(0)[0] == int(filename[1])  # the chunk version the file is named after
     data = (DATA / filename).read_bytes()
     original = crop(images, *region)
     decoded = api.decompress(data)  # the chunk's digest of the encoder's pixels is checked on the way

@@ -28,8 +28,17 @@ def test_context_of_60_is_the_half_disc_and_causal():
     assert (dy ** 2 + dx ** 2).max() == 37 and context.pad == (6, 6, 6) and context.slope == 7
 
 
-def test_every_neighbour_is_coded_on_an_earlier_wavefront():
-    context, rows, cols = CausalContext(60), 17, 23
+def test_a_slope_limit_swaps_the_steep_neighbours_for_the_next_nearest():
+    """learned-lossless's large-plane context: the 24 nearest but (-1, 3), which would need slope 4, and (-1, -4)."""
+    nearest, limited = (set(map(tuple, CausalContext(24, limit).offsets.tolist())) for limit in (None, 3))
+    assert CausalContext(24).slope == 4 and CausalContext(24, 3).slope == 3
+    assert nearest - limited == {(-1, 3)} and limited - nearest == {(-1, -4)}
+    np.testing.assert_array_equal(CausalContext(12, 3).offsets, CausalContext(12).offsets)  # already within slope 3
+
+
+@pytest.mark.parametrize("context", [CausalContext(60), CausalContext(24, 3)], ids=["60", "24 slope 3"])
+def test_every_neighbour_is_coded_on_an_earlier_wavefront(context):
+    rows, cols = 17, 23
     step = np.empty(rows * cols, dtype=int)
     for t, raster in enumerate(wavefronts(context, rows, cols)):
         step[raster] = t
