@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from monai_medcomp import api
+from monai_medcomp.codecs import learned_lossless
 from monai_medcomp.codecs.context_model import quantised_bits
 from monai_medcomp.codecs.learned_lossless import CHUNK_VERSION, code_offsets, top_code
 from monai_medcomp.container import ContainerReader
+from monai_medcomp.errors import CodecError
 
 DATA = Path(__file__).parent / "data"
 CODEC = "learned-lossless"
@@ -75,3 +77,12 @@ def test_dark_speckle_costs_less_than_in_version_1(images):
     now = api.compress(crop(images, *US_DARK_SPECKLE), codec=CODEC).encoded.chunks[0]
     assert (version_1[0], now[0]) == (1, CHUNK_VERSION)
     assert len(now) < 0.9 * len(version_1)
+
+
+def test_a_version_3_file_read_with_the_version_4_context_fails_its_digest(monkeypatch):
+    """The fixture really exercises the old neighbour rule: read with version 4's, its pixels come out wrong,
+    and the chunk's digest says so instead of returning them."""
+    rule = learned_lossless.chunk_context
+    monkeypatch.setattr(learned_lossless, "chunk_context", lambda version, size: rule(CHUNK_VERSION, size))
+    with pytest.raises(CodecError, match="digest mismatch"):
+        api.decompress((DATA / "v3_us_large_lossless.mcz").read_bytes())
