@@ -80,20 +80,20 @@ def row_sums(table: np.ndarray) -> np.ndarray:
     return np.einsum("ij->i", table)
 
 
-def activity(gradients: np.ndarray) -> np.ndarray:
-    """Sum of absolute local gradients: picks the predictor band, from decoded values only."""
-    return row_sums(np.abs(gradients))
-
-
 # |gradients| (W-NW, N-NW, NE-N, W-WW, N-NN) times this: activity, 2 x the change along the row, 3 x down the column
 BAND_STATISTICS = np.array([[1, 0, 3], [1, 2, 0], [1, 2, 0], [1, 2, 0], [1, 0, 3]], dtype=np.int64)
+
+
+def activity(gradients: np.ndarray) -> np.ndarray:
+    """Sum of absolute local gradients: picks the predictor band, from decoded values only."""
+    return np.abs(gradients) @ BAND_STATISTICS[:, 0]
 
 
 def band_of(edges: np.ndarray, gradients: np.ndarray) -> np.ndarray:
     """Predictor band: activity band times three directions (0: mostly change along the row, 2: mostly
     down the column, 1: neither).  The two direction tests cannot both hold, so their difference picks it;
     one product gives all three statistics, which matters on the decoder's small wavefronts."""
-    total, across, down = (np.abs(gradients) @ BAND_STATISTICS).T  # total: the pixel's activity()
+    total, across, down = (np.abs(gradients) @ BAND_STATISTICS).T  # total: activity(gradients)
     direction = 1 + (down > 2 * across).astype(np.int64) - (across > 2 * down)
     return 3 * np.searchsorted(edges, total, side="right") + direction
 
