@@ -70,9 +70,10 @@ setup(
         "bjontegaard>=1.3",
         "fire>=0.5",  # python -m monai.bundle
         "jsonschema>=4.0",  # monai.bundle verify_metadata
+        "hypothesis>=6.100",  # bench.roundtrips draws its random volumes with it
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2.1"],
+        "test": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6.100"],
         "itk": ["itk-io>=5.3"],
         "train": ["nilearn>=0.10"],
         "slicer": ["slicer-core>=5.8"],

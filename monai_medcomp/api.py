@@ -10,7 +10,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .errors import MedCompError, OutputExistsError
 from .fileio import atomic_write
 from .ratecontrol import Target, choose_params
 from .volume import Volume
+from .weights import bundles_from, check_recorded
 
 Source = Volume | np.ndarray | str | os.PathLike
 
@@ -114,10 +115,12 @@ def compress(source: Source, output: str | os.PathLike | None = None, codec: str
              quality: float | None = None, bpp: float | None = None, psnr: float | None = None,
              max_error: int | None = None, params: dict[str, Any] | None = None, device: Any = None,
              batch_size: int = 16, workers: int | None = None, force: bool = False,
-             progress: bool = False) -> CompressionResult:
+             progress: bool = False, bundles: str | os.PathLike | None = None) -> CompressionResult:
     """Compress ``source`` with ``codec``, reaching at most one target; write ``output`` if given.
 
     With no target and no ``params`` the codec's default is used: lossless where the codec can be.
+    ``bundles`` (here and in :func:`decompress`) is the one folder learned weights are read from, as
+    ``--bundles`` and ``MEDCOMP_BUNDLES`` (see :mod:`monai_medcomp.weights`).
     """
     guard_output(source, output)
     if output is not None and Path(output).exists() and not force:
@@ -129,10 +132,11 @@ def compress(source: Source, output: str | os.PathLike | None = None, codec: str
     start = time.perf_counter()
     if params is not None and target is not None:
         raise MedCompError("give either explicit codec parameters or a target, not both")
-    if target is None:
-        encoded = encode_volume(volume, codec, params, progress=progress, **engine_options)
-    else:
-        encoded = choose_params(codec, volume, target, progress=progress, **engine_options)
+    with bundles_from(bundles):
+        if target is None:
+            encoded = encode_volume(volume, codec, params, progress=progress, **engine_options)
+        else:
+            encoded = choose_params(codec, volume, target, progress=progress, **engine_options)
     data = encoded.to_bytes()
     seconds = time.perf_counter() - start
     if output is not None:
@@ -146,10 +150,29 @@ def open_container(source: str | os.PathLike | bytes | CompressionResult) -> Con
     return ContainerReader(source)
 
 
+def check_slices(slices: Iterable[Any], num_slices: int) -> list[int]:
+    """The selected slice indices, each an integer inside the volume and selected once, or a
+    :class:`MedCompError` naming the first that is not (met one by one: a huge selection fails early)."""
+    chosen: dict[int, None] = {}  # in the order given
+    for index in slices:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise MedCompError(f"slice indices must be integers, got {index!r}")
+        if not 0 <= index < num_slices:
+            raise MedCompError(f"slice {index} is outside the volume, which has {num_slices} slices "
+                               f"(0 to {num_slices - 1})")
+        if index in chosen:
+            raise MedCompError(f"slice {index} is selected twice")
+        chosen[int(index)] = None
+    if not chosen:
+        raise MedCompError("the slice selection is empty")
+    return list(chosen)
+
+
 def decompress(source: str | os.PathLike | bytes | CompressionResult, output: str | os.PathLike | None = None, *,
                slices: Sequence[int] | None = None, decode_params: dict[str, Any] | None = None,
                device: Any = None, batch_size: int = 16, workers: int | None = None, force: bool = False,
-               progress: bool = False, **write_options: Any) -> Volume:
+               progress: bool = False, bundles: str | os.PathLike | None = None,
+               **write_options: Any) -> Volume:
     """Decode a ``.mcz`` file (or bytes) into a Volume with its geometry and metadata; write ``output`` if given.
 
     ``slices`` selects slice indices; only the chunks that hold them are read and decoded.  The origin
@@ -161,19 +184,21 @@ def decompress(source: str | os.PathLike | bytes | CompressionResult, output: st
     if write_options and output is None:  # e.g. a mistyped ``params=``: never ignore an option silently
         raise TypeError(f"decompress() got writer options {sorted(write_options)} but no output path")
     guard_output(source, output)
-    with open_container(source) as reader:
+    with bundles_from(bundles), open_container(source) as reader:
         header = reader.header
         codec = get_codec(header.codec)
+        check_recorded(header.weights, codec.weights_info(), codec.name)
         if decode_params:
             header = dataclasses.replace(header, params={**header.params, **decode_params}, lossless=False)
         if slices is None:
             array = decode_chunks(header, reader.read_chunk, codec, device=device, batch_size=batch_size,
-                                  workers=workers, progress=progress)
+                                  workers=workers, progress=progress, digests=reader.pixel_digest)
         else:
-            slices = [int(s) for s in slices]
+            slices = check_slices(slices, header.shape[0])
             chunk_ids = sorted({header.chunk_of_slice(s) for s in slices})
             decoded = decode_chunks(header, reader.read_chunk, codec, chunk_ids, device=device,
-                                    batch_size=batch_size, workers=workers, progress=progress)
+                                    batch_size=batch_size, workers=workers, progress=progress,
+                                    digests=reader.pixel_digest)
             position = {s: n for n, s in enumerate(s for c in chunk_ids for s in header.chunk_slices(c))}
             array = decoded[[position[s] for s in slices]]
         geometry = header.geometry

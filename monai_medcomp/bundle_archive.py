@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import MedCompError, run_command
-from .fileio import atomic_write, check_outputs
+from .fileio import atomic_write, check_outputs, safe_file_name
 
 METADATA = Path("configs") / "metadata.json"
 BUNDLE_LAYOUT = ("LICENSE", "configs", "docs", "models", "scripts")  # the specification's top-level entries
@@ -38,19 +38,31 @@ def bundle_folders(bundles_root: str | Path) -> list[Path]:
 
 def bundle_files(folder: Path) -> list[Path]:
     """Files of a bundle relative to its folder, sorted: what the MONAI Bundle Specification lays out
-    (``BUNDLE_LAYOUT``), so run outputs such as ``eval/`` never ship; hidden files and caches neither."""
+    (``BUNDLE_LAYOUT``), so run outputs such as ``eval/`` never ship; hidden files and caches neither.
+
+    A link that leads out of the bundle folder, or a name that is not safe to unpack anywhere (a device
+    name, a backslash, a control character), stops the build: the zip is unpacked on other machines.
+    """
+    root = folder.resolve()
     files = []
     for top in BUNDLE_LAYOUT:
         candidates = [folder / top] if (folder / top).is_file() else sorted((folder / top).rglob("*"))
         for path in candidates:
             relative = path.relative_to(folder)
-            if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in relative.parts):
-                files.append(relative)
+            if not path.is_file() or any(p.startswith(".") or p == "__pycache__" for p in relative.parts):
+                continue
+            if not path.resolve().is_relative_to(root):
+                raise MedCompError(f"bundle {folder.name}: {relative.as_posix()} links outside the bundle folder")
+            if any(safe_file_name(part) is None for part in relative.parts):
+                raise MedCompError(f"bundle {folder.name}: {relative.as_posix()!r} is not a safe name for a zip entry")
+            files.append(relative)
     return sorted(files, key=lambda p: p.as_posix())
 
 
 def archive_bytes(folder: Path) -> bytes:
     """The zip of one bundle folder, every entry under ``<folder name>/``."""
+    if safe_file_name(folder.name) is None:
+        raise MedCompError(f"bundle name {folder.name!r} is not a safe name for a zip entry")
     if "." in folder.name:
         raise MedCompError(f"bundle name {folder.name!r} has a dot: monai.bundle.download would unpack it "
                            f"into {folder.name.split('.')[0]!r}")
@@ -66,14 +78,16 @@ def archive_bytes(folder: Path) -> bytes:
 
 
 def build_archives(bundles_root: str | Path, out_dir: str | Path, force: bool = False) -> list[Path]:
-    """Write ``<out_dir>/<bundle>.zip`` for every bundle; refuse (before writing any) existing zips unless ``force``."""
+    """Write ``<out_dir>/<bundle>.zip`` for every bundle; refuse (before writing any) existing zips unless ``force``,
+    and any bundle that cannot be zipped safely (every zip is built before the first is written)."""
     folders = bundle_folders(bundles_root)
     if not folders:
         raise MedCompError(f"no bundle (a folder with {METADATA.as_posix()}) in {bundles_root}")
     targets = [Path(out_dir) / f"{folder.name}.zip" for folder in folders]
     check_outputs(targets, force)
-    for folder, target in zip(folders, targets):
-        atomic_write(target, archive_bytes(folder), force=force)
+    archives = [archive_bytes(folder) for folder in folders]
+    for target, data in zip(targets, archives):
+        atomic_write(target, data, force=force)
     return targets
 
 

@@ -7,11 +7,22 @@ written (the library writes atomically and never over an input).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from .errors import MedCompError, run_command
+from .weights import ENVIRONMENT, bundles_from
+
+SLICE_PART = re.compile(r"(\d+)(?:-(\d+))?")
+BUNDLES_HELP = ("folder of learned weights, DIR/<bundle>/models/model.pt (e.g. retrained ones); only this folder is "
+                f"searched, never the shipped weights (default: ${ENVIRONMENT}, else the shipped bundles)")
+EPILOG = (f"Learned codecs load their weights from the bundles shipped with MedComp, or from the one folder that "
+          f"--bundles DIR or the {ENVIRONMENT} environment variable names (--bundles wins): DIR/<bundle>/models/"
+          "model.pt, the bundle folder named as the codec's (cnn-ae: cnn_ae). A .mcz records its weights' "
+          "SHA-256 and decodes only with those: to decode a file made with retrained weights, name their folder.")
 
 
 def _param_value(text: str) -> Any:
@@ -33,17 +44,21 @@ def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any] | None:
     return params
 
 
-def _parse_slices(text: str | None) -> list[int] | None:
+def _parse_slices(text: str | None) -> Iterable[int] | None:
+    """``0,3,5-9``: indices from 0, ranges ascending and inclusive.  Lazy, so that ``0-99999999999`` fails at
+    the first index outside the volume (``api.check_slices``) instead of being listed first."""
     if text is None:
         return None
-    slices: list[int] = []
+    ranges = []
     for part in text.split(","):
-        start, sep, stop = part.partition("-")
-        try:
-            slices.extend(range(int(start), int(stop) + 1) if sep else [int(start)])
-        except ValueError:
-            raise MedCompError(f"--slices expects indices like 0,3,5-9, got {text!r}") from None
-    return slices
+        match = SLICE_PART.fullmatch(part.strip())
+        if match is None:
+            raise MedCompError(f"--slices expects indices from 0 like 0,3,5-9; {part!r} in {text!r} is not one")
+        start, stop = int(match[1]), int(match[2] or match[1])
+        if stop < start:
+            raise MedCompError(f"--slices range {part!r} runs backwards (write {stop}-{start})")
+        ranges.append(range(start, stop + 1))
+    return itertools.chain.from_iterable(ranges)
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
@@ -54,7 +69,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         params = {**_codec_defaults(args.codec), **params}
     result = compress(args.input, args.output, args.codec, quality=args.quality, bpp=args.bpp, psnr=args.psnr,
                       max_error=args.max_error, params=params, device=args.device, batch_size=args.batch_size,
-                      force=args.force, progress=not args.quiet)
+                      force=args.force, progress=not args.quiet, bundles=args.bundles)
     header = result.header
     kind = "lossless" if header.lossless else "lossy"
     print(f"{args.output}: {header.codec} ({kind}) {json.dumps(header.params)} | {result.nbytes} bytes, "
@@ -77,7 +92,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
     decode_params = {"stages": args.stages} if args.stages is not None else None
     volume = decompress(args.input, args.output, slices=_parse_slices(args.slices), decode_params=decode_params,
-                        device=args.device, force=args.force, progress=not args.quiet)
+                        device=args.device, force=args.force, progress=not args.quiet, bundles=args.bundles)
     print(f"{args.output}: {volume.array.shape} {volume.dtype.name}, {volume.bits_stored} bits stored")
     return 0
 
@@ -108,33 +123,36 @@ def cmd_codecs(args: argparse.Namespace) -> int:
     from .codecs import codec_names, get_codec
 
     print(f"{'codec':<16} {'abilities':<29} {'quality knob (--quality)':<38} available")
-    for name in codec_names():
-        codec = get_codec(name)
-        knob = codec.knob
-        knob_text = (f"{knob.name} {knob.low:g}..{knob.high:g} ({'higher' if knob.higher_is_better else 'lower'} "
-                     "is better)") if knob else "-"
-        print(f"{name:<16} {codec.capabilities():<29} {knob_text:<38} {'yes' if codec.available else 'no'}")
+    with bundles_from(args.bundles):  # a learned codec is available where that folder holds its weights
+        for name in codec_names():
+            codec = get_codec(name)
+            knob = codec.knob
+            knob_text = (f"{knob.name} {knob.low:g}..{knob.high:g} "
+                         f"({'higher' if knob.higher_is_better else 'lower'} is better)") if knob else "-"
+            print(f"{name:<16} {codec.capabilities():<29} {knob_text:<38} {'yes' if codec.available else 'no'}")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    run_bench(Path(args.out), images=args.images, codecs=args.codecs, reference=args.reference,
-              lossy=not args.no_lossy, lossless=not args.no_lossless, speed=not args.no_speed,
-              progress=not args.quiet, points=args.points, repeats=args.repeats, force=args.force)
+    with bundles_from(args.bundles):
+        run_bench(Path(args.out), images=args.images, codecs=args.codecs, reference=args.reference,
+                  lossy=not args.no_lossy, lossless=not args.no_lossless, speed=not args.no_speed,
+                  progress=not args.quiet, points=args.points, repeats=args.repeats, force=args.force)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .bench import run_demo
 
-    run_demo(Path(args.out), progress=not args.quiet, force=args.force)
+    with bundles_from(args.bundles):
+        run_demo(Path(args.out), progress=not args.quiet, force=args.force)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medcomp", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="medcomp", description=__doc__.splitlines()[0], epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("compress", help="compress an image or volume into a .mcz file")
@@ -149,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="explicit codec parameter (repeatable)")
     p.add_argument("--device", default=None, help="torch device for learned codecs: auto, cpu, cuda")
     p.add_argument("--batch-size", type=int, default=16, help="slices per batch on the device")
+    p.add_argument("--bundles", metavar="DIR", help=BUNDLES_HELP)
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compress)
@@ -156,9 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decompress", help="decode a .mcz file to NIfTI, DICOM, PNG or TIFF")
     p.add_argument("input", help="the .mcz file")
     p.add_argument("output", help="by suffix: .nii/.nii.gz, .dcm, a folder (DICOM series), .png, .tif, .mha, .nrrd")
-    p.add_argument("--slices", help="only these slice indices, e.g. 0,3,5-9 (only their chunks are decoded)")
+    p.add_argument("--slices", help="only these slice indices, from 0, each once, e.g. 0,3,5-9 "
+                   "(ranges inclusive; only their chunks are decoded)")
     p.add_argument("--stages", type=int, help="progressive codecs (cnn-rnn-ae): decode only the first K stages")
     p.add_argument("--device", default=None, help="torch device for learned codecs: auto, cpu, cuda")
+    p.add_argument("--bundles", metavar="DIR", help=BUNDLES_HELP + "; the weights must be the ones the file "
+                   "was made with")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_decompress)
@@ -169,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("codecs", help="list the codecs and what they can do")
+    p.add_argument("--bundles", metavar="DIR", help=BUNDLES_HELP)
     p.set_defaults(func=cmd_codecs)
 
     p = sub.add_parser("bench", help="lossless table, rate-distortion sweeps, BD-rate and speed")
@@ -181,12 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
     p.add_argument("--points", type=int, default=8, help="rate-distortion points per codec")
     p.add_argument("--repeats", type=int, default=3, help="timing repeats (best of N)")
+    p.add_argument("--bundles", metavar="DIR", help=BUNDLES_HELP)
     p.add_argument("--force", action="store_true", help="overwrite an existing report")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="run every codec on the bundled sample images and write a report")
     p.add_argument("--out", default="demo-report", help="report folder")
+    p.add_argument("--bundles", metavar="DIR", help=BUNDLES_HELP)
     p.add_argument("--force", action="store_true", help="overwrite an existing report")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)

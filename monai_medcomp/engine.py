@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import os
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from .codecs import Codec, PixelFormat
-from .container import Header, encode_container
-from .errors import CodecError, MedCompError, UnsupportedDataError
+from .container import DIGEST_SIZE, Header, encode_container
+from .errors import ChecksumError, CodecError, MedCompError, UnsupportedDataError
 from .volume import Volume
 
 ChunkReader = Callable[[int], bytes]
+DigestReader = Callable[[int], "bytes | None"]
 
 
 @dataclasses.dataclass
@@ -30,9 +32,10 @@ class EncodedVolume:
     header: Header
     metadata: dict[str, Any]
     chunks: list[bytes]
+    digests: list[bytes] | None = None  # of each chunk's pixels, for lossless files
 
     def to_bytes(self) -> bytes:
-        return encode_container(self.header, self.metadata, self.chunks)
+        return encode_container(self.header, self.metadata, self.chunks, self.digests)
 
     @property
     def num_pixels(self) -> int:
@@ -69,8 +72,19 @@ def from_unsigned(array: np.ndarray, header: Header) -> np.ndarray:
         low = max(header.offset, int(info.min))
         high = min(header.offset + (1 << header.precision) - 1, int(info.max))
         return np.clip(np.asarray(array, dtype=np.int64) + header.offset, low, high).astype(dtype)
+    highest = int(np.iinfo(dtype).max) - header.offset
+    if array.size and int(array.max()) > highest:  # the original values all fit: these cannot be them
+        raise ChecksumError(f"decoded values up to {int(array.max())} do not fit {header.dtype} above the offset "
+                            f"{header.offset} (the header's offset or dtype is damaged)")
     twin = _unsigned_twin(dtype)
     return (np.asarray(array).astype(twin, copy=False) + _wrapped(header.offset, twin)).view(dtype)
+
+
+def pixel_digest(slab: np.ndarray, fmt: PixelFormat) -> bytes:
+    """BLAKE2b-128 of a slab's unsigned pixels as the codec sees them (``fmt.dtype``, little-endian): what a
+    lossless chunk must decode to, checked on decoding whatever the codec's own checks say."""
+    pixels = np.ascontiguousarray(slab, dtype=fmt.dtype.newbyteorder("<"))
+    return hashlib.blake2b(pixels.tobytes(), digest_size=DIGEST_SIZE).digest()
 
 
 def resolve_device(device: Any = None) -> Any:
@@ -124,6 +138,7 @@ def encode_volume(volume: Volume, codec: Codec, params: dict[str, Any] | None = 
                   batch_size: int = 16, workers: int | None = None, progress: bool = False) -> EncodedVolume:
     """Encode every chunk of ``volume`` with ``codec`` and return header, metadata and chunks."""
     params = dict(codec.default_params() if params is None else params)
+    codec.check_params(params)
     offset, fmt = pixel_format(volume)
     codec.check_format(fmt)
     unsigned = to_unsigned(volume.array, offset, fmt)
@@ -142,7 +157,8 @@ def encode_volume(volume: Volume, codec: Codec, params: dict[str, Any] | None = 
                     bits_stored=volume.bits_stored, offset=offset, precision=fmt.bits, geometry=volume.geometry(),
                     slices_per_chunk=step, lossless=codec.is_lossless(params), codec_version=codec.version,
                     weights=codec.weights_info(fmt))
-    return EncodedVolume(header=header, metadata=volume.metadata, chunks=chunks)
+    digests = [pixel_digest(slab, fmt) for slab in slabs] if header.lossless else None
+    return EncodedVolume(header=header, metadata=volume.metadata, chunks=chunks, digests=digests)
 
 
 def header_format(header: Header) -> PixelFormat:
@@ -150,11 +166,26 @@ def header_format(header: Header) -> PixelFormat:
     return PixelFormat(bits=header.precision, channels=channels)
 
 
+def _check_digests(header: Header, chunk_ids: Sequence[int], slabs: Sequence[np.ndarray], fmt: PixelFormat,
+                   digests: DigestReader) -> None:
+    for chunk, slab in zip(chunk_ids, slabs):
+        expected = digests(chunk)
+        if expected is not None and pixel_digest(slab, fmt) != expected:
+            slices = header.chunk_slices(chunk)
+            raise ChecksumError(f"chunk {chunk} (slices {slices.start}-{slices.stop - 1}) decodes to other pixels "
+                                "than it was made from (pixel digest mismatch: the chunk is damaged)")
+
+
 def decode_chunks(header: Header, read_chunk: ChunkReader, codec: Codec, chunk_ids: Sequence[int] | None = None, *,
                   device: Any = None, batch_size: int = 16, workers: int | None = None,
-                  progress: bool = False) -> np.ndarray:
-    """Decode the chunks ``chunk_ids`` (all by default) into the original dtype, slices stacked in order."""
+                  progress: bool = False, digests: DigestReader | None = None) -> np.ndarray:
+    """Decode the chunks ``chunk_ids`` (all by default) into the original dtype, slices stacked in order.
+
+    ``digests`` (``ContainerReader.pixel_digest``) gives each chunk's recorded pixel digest, checked when
+    the header says lossless: a lossless file never decodes to pixels other than the ones it was made from.
+    """
     chunk_ids = list(range(header.num_chunks) if chunk_ids is None else chunk_ids)
+    codec.check_params(header.params)
     fmt = header_format(header)
     shapes = [[len(header.chunk_slices(i))] + list(header.shape[1:]) for i in chunk_ids]
     torch_device = resolve_device(device) if codec.uses_torch else None
@@ -176,6 +207,8 @@ def decode_chunks(header: Header, read_chunk: ChunkReader, codec: Codec, chunk_i
     for slab, shape in zip(slabs, shapes):
         if tuple(slab.shape) != tuple(shape):
             raise CodecError(f"codec {codec.name!r} decoded shape {tuple(slab.shape)}, expected {tuple(shape)}")
+    if digests is not None and header.lossless:
+        _check_digests(header, chunk_ids, slabs, fmt, digests)
     if not slabs:
         raise UnsupportedDataError("no chunks selected")
     return from_unsigned(np.concatenate(slabs, axis=0), header)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Callable, ClassVar, Sequence
+import math
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -62,6 +63,21 @@ class Knob:
         return int(round(value)) if self.integer else float(value)
 
 
+def _json_kind(value: Any) -> str:
+    """The JSON type a parameter value has: ``true`` is no integer and ``1.5`` no count."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return {str: "a string", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class Codec(abc.ABC):
     """One compression method.  Subclasses set the class attributes and implement encode/decode."""
 
@@ -75,6 +91,7 @@ class Codec(abc.ABC):
     knob: ClassVar[Knob | None] = None
     uses_torch: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}  # beyond the knob's own range
 
     @property
     def version(self) -> str:
@@ -114,6 +131,31 @@ class Codec(abc.ABC):
         if fmt.bits > self.max_bits:
             raise UnsupportedDataError(
                 f"codec {self.name!r} takes at most {self.max_bits}-bit data, this image needs {fmt.bits} bits")
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        """Raise :class:`CodecError` naming a parameter whose JSON type differs from its default's, or whose
+        value lies outside the knob's range or :attr:`param_ranges`.  A file's parameters are untrusted: a
+        block size of ``1.5`` or a negative tolerance must be refused, not decoded into other pixels."""
+        ranges = dict(self.param_ranges)
+        if self.knob is not None:
+            ranges.setdefault(self.knob.name, (self.knob.low, self.knob.high))
+        defaults = {key: value for key, value in self.default_params().items() if value is not None}
+        for key, value in params.items():
+            if value is None:
+                continue
+            expected = defaults.get(key)
+            numeric = key in ranges or isinstance(expected, (int, float)) and not isinstance(expected, bool)
+            integer = (isinstance(expected, int) and not isinstance(expected, bool)
+                       or self.knob is not None and key == self.knob.name and self.knob.integer)
+            if numeric and not (_is_number(value) and (not integer or isinstance(value, int))):
+                raise CodecError(f"codec {self.name!r}: parameter {key!r} must be "
+                                 f"{'an integer' if integer else 'a finite number'}, not {value!r}")
+            if not numeric and expected is not None and _json_kind(value) != _json_kind(expected):
+                raise CodecError(f"codec {self.name!r}: parameter {key!r} must be {_json_kind(expected)}, "
+                                 f"not {value!r}")
+            if key in ranges and not ranges[key][0] <= value <= ranges[key][1]:
+                raise CodecError(f"codec {self.name!r}: parameter {key!r} must be from {ranges[key][0]:g} to "
+                                 f"{ranges[key][1]:g}, not {value!r}")
 
     def with_knob(self, value: float) -> dict[str, Any]:
         """Parameters with the knob set to ``value`` (what ``--quality`` and rate control use)."""

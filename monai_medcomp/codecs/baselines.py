@@ -318,6 +318,7 @@ class KMeansVq(PlaneCodec):
     default_block = 4
     default_codebook = 256
     knob = Knob("codebook", 2, 4096, description="number of codewords (k)")
+    param_ranges = {"block": (1, 64)}
     description = "k-means++ vector quantisation of 4x4 blocks (scikit-learn) with an LZMA stage"
 
     @property

@@ -10,7 +10,11 @@ What each library gets wrong by default, and what is done about it here:
 
 * JPEG-LS: imagecodecs declares 8 or 16 bits from the dtype (a 13-bit CT costs ~2 % more), so CharLS
   is called through pyjpegls with the true bit depth.
-* JPEG 2000 / JPEG-XL: the true bit depth is passed (never less: that silently truncates).
+* JPEG 2000 / JPEG-XL: the true bit depth is passed (never less: that silently truncates).  OpenJPEG
+  sizes its output buffer from the declared precision (1.4 bits per declared bit, plus 500 bytes) and
+  fails when a tile codes larger: a reversible wavelet over noise or two-level data costs up to ~1.4
+  bits per sample more than its depth, which overflows below 8 bits (1-bit noise, 2-bit two-level
+  images), so JPEG 2000 declares at least 8 bits (the codestream records it; it costs a few bytes).
 * HTJ2K (OpenJPH) lossy decoding wraps overshoots around the container (255 -> 0): lossy data is
   coded with headroom in a 16-bit container and unwrapped on decode.
 * JPEG (8 or 12 bits) would clip deeper data: samples are rescaled by bit shifts to the precision
@@ -172,6 +176,7 @@ class Jpeg2000(ImagecodecsCodec):
     lossless = True
     lossy = True
     min_lossy_size = 32  # pylibjpeg-openjpeg always uses 6 resolution levels
+    min_precision = 8  # below this OpenJPEG's output buffer can be too small (module docstring)
     knob = Knob("bpp", 0.01, 24.0, integer=False,
                 description="bits per pixel the post-compression rate allocation truncates to (9/7)")
     description = "JPEG 2000 (ISO 15444-1, OpenJPEG): 5/3 lossless or 9/7 at a target bpp"
@@ -183,17 +188,22 @@ class Jpeg2000(ImagecodecsCodec):
     def is_lossless(self, params: dict[str, Any]) -> bool:
         return params.get("bpp") is None
 
+    def precision(self, fmt: PixelFormat) -> int:
+        """The sample precision declared to OpenJPEG: the true depth, but never below ``min_precision``."""
+        return max(fmt.bits, self.min_precision)
+
     def encode_plane(self, plane: np.ndarray, fmt: PixelFormat, params: dict[str, Any]) -> bytes:
+        precision = self.precision(fmt)
         if self.is_lossless(params):
-            return imagecodecs.jpeg2k_encode(plane, bitspersample=fmt.bits, reversible=True, codecformat="J2K")
+            return imagecodecs.jpeg2k_encode(plane, bitspersample=precision, reversible=True, codecformat="J2K")
         if min(plane.shape[:2]) < self.min_lossy_size:
             raise UnsupportedDataError(
                 f"lossy {self.name} needs images of at least {self.min_lossy_size}x{self.min_lossy_size} pixels, "
                 f"got {plane.shape[0]}x{plane.shape[1]}; use it losslessly or choose another codec")
         # OpenJPEG's rate is a compression ratio over the raw samples at the declared precision.
-        ratio = max(1.0, fmt.bits * fmt.channels / float(params["bpp"]))
+        ratio = max(1.0, precision * fmt.channels / float(params["bpp"]))
         with _OPENJPEG_ENCODER_LOCK:
-            return openjpeg.encode(plane, bits_stored=fmt.bits,
+            return openjpeg.encode(plane, bits_stored=precision,
                                    photometric_interpretation=1 if fmt.channels == 3 else 2,
                                    compression_ratios=[ratio])
 

@@ -297,7 +297,8 @@ def cheapest_scale(cost: Callable[[np.ndarray], np.ndarray], guess: float) -> tu
     The code length is unimodal in the log scale, so a coarse pass and a fine one around its best
     find the same minimum with 15 evaluations instead of 33.
     """
-    candidates = np.float16(np.maximum(max(guess, SCALE_FLOOR) * SCALE_SEARCH, SCALE_FLOOR)).astype(np.float64)
+    widest = float(np.finfo(np.float16).max)  # a 16-bit image's scale can pass float16's range: keep it finite
+    candidates = np.float16(np.clip(max(guess, SCALE_FLOOR) * SCALE_SEARCH, SCALE_FLOOR, widest)).astype(np.float64)
     coarse = np.arange(0, len(candidates), COARSE_SEARCH)
     best = coarse[int(np.argmin(cost(candidates[coarse])))]
     fine = np.arange(max(best - COARSE_SEARCH + 1, 0), min(best + COARSE_SEARCH, len(candidates)))

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..entropy.factorized import decode_factorized, encode_factorized, pack_fixed, unpack_fixed
 from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
-from ..weights import RGB_WEIGHTS_FILE, WEIGHTS_FILE, file_sha256, load_weights, weights_path
+from ..weights import RGB_WEIGHTS_FILE, WEIGHTS_FILE, Weights, find_weights, has_weights
 from .base import Codec, PixelFormat
 from .blocks import BLOCK, block_grid, from_blocks, to_blocks
 
@@ -101,9 +101,8 @@ def model_file(channels: int) -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def _cached_state(bundle: str, model: Path, sha256: str) -> dict[str, Any]:
-    state, _ = load_weights(bundle, sha256, model)
-    return state
+def _cached_state(weights: Weights) -> dict[str, Any]:
+    return weights.state()
 
 
 class LearnedBlockCodec(Codec):
@@ -175,54 +174,44 @@ class LearnedBlockCodec(Codec):
 
     @property
     def available(self) -> bool:
-        try:
-            weights_path(self.bundle)
-        except MissingWeightsError:
-            return False
-        return True
+        return has_weights(self.bundle)
 
     def weights_info(self, fmt: PixelFormat | None = None) -> dict[str, str] | None:
         try:
-            model = weights_path(self.bundle, model_file(self.model_channels(fmt.channels if fmt else 1)))
-            return {"name": self.bundle, "sha256": file_sha256(model)}
+            return self.bundle_weights(self.model_channels(fmt.channels if fmt else 1)).info()
         except MissingWeightsError:
             return None
 
+    def bundle_weights(self, channels: int = 1) -> Weights:
+        """The bundle's weights file for blocks of ``channels`` planes, as :func:`find_weights` resolves it."""
+        try:
+            return find_weights(self.bundle, model_file(channels))
+        except MissingWeightsError as error:
+            raise MissingWeightsError(f"codec {self.name!r} has no trained {CHANNEL_NAMES[channels]} weights: "
+                                      f"{error}") from None
+
     def model_channels(self, image_channels: int) -> int:
         """3 where an RGB image meets a bundle with an RGB model; otherwise 1 (grey model, plane by plane)."""
-        if image_channels == 3:
-            try:
-                weights_path(self.bundle, RGB_WEIGHTS_FILE)
-                return 3
-            except MissingWeightsError:
-                pass
-        return 1
+        return 3 if image_channels == 3 and has_weights(self.bundle, RGB_WEIGHTS_FILE) else 1
 
     def load_bundle(self, channels: int = 1, expected_prefix: bytes | None = None) -> tuple[Any, np.ndarray, str]:
         """The float64 network for blocks of ``channels`` planes, its prior histograms (stages, latent channels,
         bins) and the weights' SHA-256."""
         import torch
 
-        model = model_file(channels)
-        try:
-            sha256 = file_sha256(weights_path(self.bundle, model))
-        except MissingWeightsError as error:
-            raise MissingWeightsError(f"codec {self.name!r} has no trained {CHANNEL_NAMES[channels]} weights: "
-                                      f"{error}") from None
-        if expected_prefix is not None and bytes.fromhex(sha256)[:SHA_PREFIX] != expected_prefix:
-            raise MissingWeightsError(
-                f"codec {self.name!r}: bundle {self.bundle!r} weights (sha256 {sha256[:16]}...) are not the ones "
-                f"this file was encoded with (sha256 {expected_prefix.hex()}...): install that bundle version")
-        state = _cached_state(self.bundle, model, sha256)
+        weights = self.bundle_weights(channels)
+        if expected_prefix is not None:
+            weights.expect(expected_prefix, self.name)
+        state = _cached_state(weights)
         network = self.build_network(channels)
         try:
             network.load_state_dict(state["network"])
         except (KeyError, RuntimeError) as error:
-            raise MissingWeightsError(f"codec {self.name!r}: bundle {self.bundle!r} {model.as_posix()} does not hold "
+            raise MissingWeightsError(f"codec {self.name!r}: {weights.path} does not hold "
                                       f"this codec's {CHANNEL_NAMES[channels]} network "
                                       f"({str(error).splitlines()[0]})") from None
         network = network.to(torch.float64).eval()
-        return network, state["prior"].numpy(), sha256
+        return network, state["prior"].numpy(), weights.sha256
 
     def encode(self, slab: np.ndarray, fmt: PixelFormat, params: dict[str, Any]) -> bytes:
         import torch

@@ -44,7 +44,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
-from ..weights import file_sha256, load_weights, weights_path
+from ..weights import Weights, find_weights, has_weights
 from .base import Codec, Knob, PixelFormat, register
 from .causal import CausalContext, clamp
 from .classical import ErrorBoundKnob
@@ -608,7 +608,7 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
                    "learned scale classes (Laplace or Gaussian), ANS (constriction)")
 
     def __init__(self) -> None:
-        self._weights: tuple[ScaleWeights, bytes] | None = None
+        self._weights: tuple[ScaleWeights, Weights] | None = None
 
     @property
     def version(self) -> str:
@@ -624,29 +624,34 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
             raise CodecError(f"learned-lossless slab must be an integer from 1 to {MAX_SLAB}, got {slab!r}")
         return slab
 
+    @property
+    def available(self) -> bool:
+        return has_weights(BUNDLE)
+
     def weights_info(self, fmt: PixelFormat | None = None) -> dict[str, str] | None:
         try:
-            return {"name": BUNDLE, "sha256": file_sha256(weights_path(BUNDLE))}
+            return find_weights(BUNDLE).info()
         except MissingWeightsError:
             return None
 
     def scale_weights(self, sha_prefix: bytes | None = None) -> tuple[ScaleWeights, bytes]:
         """The bundle's scale regression; with ``sha_prefix``, refuse weights other than the recorded ones."""
         if self._weights is None:
-            state, sha = load_weights(BUNDLE)
+            found = find_weights(BUNDLE)
+            state = found.state()
             try:
                 first, later = (state[key].numpy().astype(np.int64) for key in ("scale_first", "scale_later"))
             except (KeyError, AttributeError, TypeError):
                 first = later = np.zeros(0, dtype=np.int64)
             if first.shape != (SCALE_FEATURES_2D + 1,) or later.shape != (SCALE_FEATURES_3D + 1,):
-                raise MissingWeightsError(f"the {BUNDLE} bundle weights do not fit this codec version (expected "
-                                          f"scale_first and scale_later of {SCALE_FEATURES_2D + 1} and "
-                                          f"{SCALE_FEATURES_3D + 1} values): reinstall the bundle")
-            self._weights = (ScaleWeights(first, later), bytes.fromhex(sha)[:SHA_PREFIX])
-        if sha_prefix is not None and sha_prefix != self._weights[1]:
-            raise MissingWeightsError(f"this file was coded with other {BUNDLE} weights (sha256 {sha_prefix.hex()}..., "
-                                      f"installed {self._weights[1].hex()}...): install the bundle it was encoded with")
-        return self._weights
+                raise MissingWeightsError(f"the {BUNDLE} weights at {found.path} do not fit this codec version "
+                                          f"(expected scale_first and scale_later of {SCALE_FEATURES_2D + 1} and "
+                                          f"{SCALE_FEATURES_3D + 1} values)")
+            self._weights = (ScaleWeights(first, later), found)
+        scale, found = self._weights
+        if sha_prefix is not None:
+            found.expect(sha_prefix, self.name)
+        return scale, bytes.fromhex(found.sha256)[:SHA_PREFIX]
 
     def encode(self, slab: np.ndarray, fmt: PixelFormat, params: dict[str, Any]) -> bytes:
         max_error = self.knob_value(params)

@@ -14,11 +14,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import CodecError, MissingWeightsError
+from ..errors import CodecError
+from ..weights import Weights, find_weights
 from .causal import CodingPlanes, inter_channel_features
 from .integer_mlp import MAX_SHIFT, IntegerMLP, parameter_count
 
 BUNDLE = "mlp_huffman"
+CODEC = "mlp-huffman"
 SHA_PREFIX = 8  # bytes of the bundle's SHA-256 that a chunk coded from it records
 MAX_TRAINING_PIXELS = 1 << 17  # larger slices are fitted on a fixed random sample of their pixels
 FINETUNE_EPOCHS = 5
@@ -217,22 +219,20 @@ class PretrainedBundle:
     """The bundle's weights, loaded once per codec and checked against what a chunk recorded."""
 
     def __init__(self) -> None:
-        self._loaded: tuple[dict[str, Any], str] | None = None
+        self._loaded: tuple[dict[str, Any], Weights] | None = None
 
-    def load(self) -> tuple[dict[str, Any], str]:
-        from ..weights import load_weights
-
+    def load(self) -> tuple[dict[str, Any], Weights]:
         if self._loaded is None:
-            self._loaded = load_weights(BUNDLE)
+            found = find_weights(BUNDLE)
+            self._loaded = found.state(), found
         return self._loaded
 
     def predictor(self, options: MLPHuffmanOptions, shifts: Sequence[int], sha_prefix: bytes | None = None):
         """The quantised bundle predictor; with ``sha_prefix``, refuse a bundle other than the recorded one."""
-        state, sha = self.load()
-        if sha_prefix is not None and bytes.fromhex(sha)[:SHA_PREFIX] != sha_prefix:
-            raise MissingWeightsError(f"this file was coded from other {BUNDLE} weights (sha256 {sha_prefix.hex()}..., "
-                                      f"installed {sha[:2 * SHA_PREFIX]}...): install the bundle it was encoded with")
+        state, found = self.load()
+        if sha_prefix is not None:
+            found.expect(sha_prefix, CODEC)
         return quantise(build_model(options, len(shifts), state), shifts)
 
     def sha_prefix(self) -> bytes:
-        return bytes.fromhex(self.load()[1])[:SHA_PREFIX]
+        return bytes.fromhex(self.load()[1].sha256)[:SHA_PREFIX]

@@ -34,13 +34,13 @@ import numpy as np
 
 from ..entropy.huffman import huffman_decode, huffman_encode
 from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
-from ..weights import file_sha256, weights_path
+from ..weights import find_weights
 from .base import Codec, PixelFormat, register
 from .causal import CausalContext, CodingPlanes, wavefronts
 from .integer_mlp import MAX_SHIFT
-from .mlp_predictor import (BUNDLE, SHA_PREFIX, MLPHuffmanOptions, MLPPredictor, PretrainedBundle, build_model,
-                            fit_model, input_shift, pack_weights, quantise, training_data, training_pixels,
-                            unpack_weights)
+from .mlp_predictor import (BUNDLE, CODEC, SHA_PREFIX, MLPHuffmanOptions, MLPPredictor, PretrainedBundle,
+                            build_model, fit_model, input_shift, pack_weights, quantise, training_data,
+                            training_pixels, unpack_weights)
 
 CHUNK_VERSION = 1
 MODES = ("pretrained", "finetuned", "scratch")  # what a chunk's weights section holds: nothing, a delta, all
@@ -216,7 +216,7 @@ class Candidate:
 class MLPHuffmanCodec(Codec):
     """The paper's lossless method: per-image MLP prediction on 60 causal neighbours, Huffman residuals."""
 
-    name = "mlp-huffman"
+    name = CODEC
     lossless = True
     uses_torch = True
     description = "lossless: per-slice MLP predictor on a 60-pixel causal context + canonical Huffman"
@@ -230,7 +230,7 @@ class MLPHuffmanCodec(Codec):
 
     def weights_info(self, fmt: PixelFormat | None = None) -> dict[str, str] | None:
         try:
-            return {"name": BUNDLE, "sha256": file_sha256(weights_path(BUNDLE))}
+            return find_weights(BUNDLE).info()
         except MissingWeightsError:
             return None
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import re
 import shutil
-import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -27,9 +28,10 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 from pydicom.valuerep import DSfloat
 
-from ..errors import MedCompError, ReadError, UnsupportedDataError
-from ..fileio import atomic_path, check_output
+from ..errors import MedCompError, MetadataError, ReadError, UnsupportedDataError
+from ..fileio import atomic_path, check_output, make_temporary_folder, paths_inside, safe_file_name
 from ..volume import Volume
+from .metadata import expect, first_line, invalid, library_errors, rescale, section
 
 FORMAT = "dicom"
 PIXEL_DATA = 0x7FE00010
@@ -38,6 +40,7 @@ FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)  # Float and Double Float Pixel Data
 # a private blob of many megabytes per slice would dwarf the compressed pixels.
 MAX_INLINE_BYTES = 4 << 20
 _DROPPED = "dropped"
+BAD_VALUE = "a header value DICOM cannot hold"
 GREY_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR")
 # DICOM Lossy Image Compression Method defined terms (PS3.3 C.7.6.1.1.5.1), by MedComp codec name.
 LOSSY_METHODS = {"jpeg": "ISO_10918_1", "jpegls": "ISO_14495_1", "jpeg2000": "ISO_15444_1",
@@ -80,11 +83,20 @@ def _drop_bulk_elements(json_dataset: dict[str, Any]) -> list[str]:
     return dropped
 
 
-def header_from_json(entry: dict[str, Any]) -> Dataset:
-    """A Dataset (with its file meta) rebuilt from :func:`header_to_json`."""
-    ds = Dataset.from_json(entry["dataset"])
-    ds.file_meta = FileMetaDataset(Dataset.from_json(entry.get("file_meta", {})))
+def header_from_json(entry: dict[str, Any], field: str = "dicom.files[0]") -> Dataset:
+    """A Dataset (with its file meta) rebuilt from :func:`header_to_json`; ``field`` names ``entry`` in errors."""
+    expect(field, entry, dict, "an object")
+    dataset = expect(f"{field}.dataset", entry.get("dataset"), dict, "a DICOM JSON object")
+    file_meta = expect(f"{field}.file_meta", entry.get("file_meta", {}), dict, "a DICOM JSON object")
+    with library_errors(field, "not a DICOM header"):
+        ds = Dataset.from_json(dataset)
+        ds.file_meta = FileMetaDataset(Dataset.from_json(file_meta))
     return ds
+
+
+def _header_values() -> contextlib.AbstractContextManager[None]:
+    """Stored header values that pydicom cannot use (a wrong VR, type or size) fail when read or written out."""
+    return library_errors("dicom", BAD_VALUE)
 
 
 # --- geometry ---------------------------------------------------------------------------------------------
@@ -203,9 +215,8 @@ def _pixels(ds: Dataset, path: Path) -> np.ndarray:
         array = ds.pixel_array
     except Exception as error:
         syntax = ds.file_meta.get("TransferSyntaxUID", "unknown transfer syntax")
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ReadError(f"{path}: cannot decode the pixel data ({getattr(syntax, 'name', syntax)}): "
-                        f"{message}") from None
+                        f"{first_line(error)}") from None
     return array if num_frames(ds) > 1 else array[np.newaxis]
 
 
@@ -306,17 +317,32 @@ def _ds_values(values: Sequence[float]) -> list[DSfloat]:
     return [DSfloat(float(v), auto_format=True) for v in values]
 
 
+def _source_files(volume: Volume) -> tuple[str, list[Any]] | None:
+    """``(layout, files)`` of ``metadata["dicom"]`` for a volume read from DICOM, checked; ``None`` otherwise."""
+    dicom = section(volume, FORMAT, "dicom")
+    if dicom is None:
+        return None
+    layout = dicom.get("layout")
+    if layout not in ("series", "file"):
+        raise invalid("dicom.layout", "'series' or 'file'", layout)
+    files = expect("dicom.files", dicom.get("files"), list, "a list of headers")
+    if not files or (layout == "file" and len(files) != 1):
+        raise invalid("dicom.files", "one header per file" if layout == "series" else "one header", files)
+    return layout, files
+
+
 def _source_headers(volume: Volume) -> list[Dataset] | None:
     """The source headers matching the volume's slices (one multi-frame header, or one per slice), if any.
 
     ``metadata["compression"]["slices"]`` (a partial decode) selects the files or frames kept.
     """
-    dicom = volume.metadata.get("dicom") if volume.metadata.get("format") == FORMAT else None
-    if not dicom:
+    source = _source_files(volume)
+    if source is None:
         return None
+    layout, files = source
     selected = (volume.metadata.get("compression") or {}).get("slices")
-    headers = [header_from_json(entry) for entry in dicom["files"]]
-    if dicom["layout"] == "series":
+    headers = [header_from_json(entry, f"dicom.files[{number}]") for number, entry in enumerate(files)]
+    if layout == "series":
         if selected is not None:
             headers = [headers[i] for i in selected]
         return headers if len(headers) == volume.num_slices else None
@@ -332,9 +358,9 @@ def _source_headers(volume: Volume) -> list[Dataset] | None:
 def _study_of(volume: Volume) -> Dataset:
     """Patient and study identity of a DICOM source, to carry into headers built from scratch."""
     study = Dataset()
-    files = volume.metadata.get("dicom", {}).get("files") if volume.metadata.get("format") == FORMAT else None
-    if files:
-        source = header_from_json(files[0])
+    files = _source_files(volume)
+    if files is not None:
+        source = header_from_json(files[1][0])
         for keyword in STUDY_KEYWORDS:
             if keyword in source:
                 study.add(source[keyword])
@@ -345,6 +371,7 @@ def _new_headers(volume: Volume, count: int) -> list[Dataset]:
     """Minimal Secondary Capture headers for ``count`` files of one new series, with the source's identity."""
     study = _study_of(volume)
     series_uid, frame_uid = generate_uid(), study.get("FrameOfReferenceUID") or generate_uid()
+    slope_intercept = rescale(volume)
     headers = []
     for number in range(1, count + 1):
         ds = Dataset()
@@ -359,9 +386,8 @@ def _new_headers(volume: Volume, count: int) -> list[Dataset]:
         ds.SeriesNumber, ds.InstanceNumber = 1, number
         ds.ConversionType = "WSD"
         ds.PatientOrientation = ""
-        rescale = volume.metadata.get("rescale")
-        if rescale:
-            ds.RescaleIntercept, ds.RescaleSlope = _ds_values([rescale["intercept"], rescale["slope"]])
+        if slope_intercept:
+            ds.RescaleIntercept, ds.RescaleSlope = _ds_values(slope_intercept[::-1])
             ds.RescaleType = "US"
         ds.file_meta = FileMetaDataset()
         ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
@@ -450,7 +476,14 @@ def _prepare(headers: list[Dataset] | None, volume: Volume, count: int) -> list[
 
 
 def _save(ds: Dataset, path: Path) -> None:
-    ds.save_as(path, enforce_file_format=True)
+    """Encode in memory first: pydicom reports a value it cannot encode as an OSError, which must not pass
+    for the file system's."""
+    buffer = io.BytesIO()
+    try:
+        ds.save_as(buffer, enforce_file_format=True)
+    except Exception as error:
+        raise MetadataError(f"invalid metadata.dicom: {BAD_VALUE} ({first_line(error)})") from None
+    path.write_bytes(buffer.getvalue())
 
 
 def write_dicom_file(volume: Volume, path: str | os.PathLike, *, force: bool = False) -> None:
@@ -460,16 +493,17 @@ def write_dicom_file(volume: Volume, path: str | os.PathLike, *, force: bool = F
     folder (a path without suffix) instead.
     """
     path = Path(path)
-    headers = _source_headers(volume)
-    if headers is not None and len(headers) != 1:
-        headers = None
-    if headers is None and volume.num_slices > 1:
-        raise MedCompError(f"cannot write a {volume.num_slices}-slice volume to the single DICOM file {path}: "
-                           "give a folder path (no suffix) for a DICOM series, or write .nii.gz")
-    (ds,) = _prepare(headers, volume, 1)
-    _put_pixels(ds, volume.array, volume)
-    with atomic_path(path, force) as tmp:
-        _save(ds, tmp)
+    with _header_values():
+        headers = _source_headers(volume)
+        if headers is not None and len(headers) != 1:
+            headers = None
+        if headers is None and volume.num_slices > 1:
+            raise MedCompError(f"cannot write a {volume.num_slices}-slice volume to the single DICOM file {path}: "
+                               "give a folder path (no suffix) for a DICOM series, or write .nii.gz")
+        (ds,) = _prepare(headers, volume, 1)
+        _put_pixels(ds, volume.array, volume)
+        with atomic_path(path, force) as tmp:
+            _save(ds, tmp)
 
 
 def _replaceable(target: Path) -> None:
@@ -488,16 +522,16 @@ def _atomic_folder(target: Path, force: bool) -> Iterator[Path]:
     check_output(target, force)
     if target.exists():
         _replaceable(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = make_temporary_folder(target)
     trash = None
     try:
         yield staging
         if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            trash = make_temporary_folder(target)
             os.replace(target, trash / target.name)
         try:
             os.replace(staging, target)
-        except OSError:
+        except BaseException:  # a failure or a signal between the two moves: the old folder goes back
             if trash is not None:
                 os.replace(trash / target.name, target)
             raise
@@ -514,19 +548,31 @@ def write_dicom_series(volume: Volume, folder: str | os.PathLike, *, force: bool
     file, NIfTI, ...) gets new Secondary Capture headers with the geometry and the source's patient and study.
     """
     folder = Path(folder)
-    headers = _source_headers(volume)
-    if headers is not None and any("NumberOfFrames" in ds for ds in headers):
-        headers = None
-    files = volume.metadata.get("dicom", {}).get("files", []) if headers is not None else []
-    names = [entry.get("filename") for entry in files]
+    with _header_values():
+        headers = _source_headers(volume)
+        if headers is not None and any("NumberOfFrames" in ds for ds in headers):
+            headers = None
+        names = _file_names(volume, _source_files(volume)[1] if headers is not None else [])
+        headers = _prepare(headers, volume, volume.num_slices)
+        with _atomic_folder(folder, force) as staging:
+            paths = paths_inside(staging, names)  # every name checked before the first file is written
+            for ds, pixels, path in zip(headers, volume.array, paths):
+                _put_pixels(ds, pixels[np.newaxis], volume)
+                _save(ds, path)
+
+
+def _file_names(volume: Volume, files: list[dict[str, Any]]) -> list[str]:
+    """The source's file names of the slices written when every one is a safe bare name (no path, no device,
+    no hidden name) and no two fold to the same name; else new names for all: ``slice_0001.dcm``...
+
+    The names come from the file being decoded, so they are never trusted to be a path.
+    """
+    names = [safe_file_name(entry.get("filename")) for entry in files]
     selected = (volume.metadata.get("compression") or {}).get("slices")
     if selected is not None and names:
         names = [names[i] for i in selected]
-    if len(names) != volume.num_slices or None in names or len(set(names)) != len(names):
+    folded = {unicodedata.normalize("NFC", name).casefold() for name in names if name is not None}
+    if len(names) != volume.num_slices or None in names or len(folded) != len(names):
         width = max(4, len(str(volume.num_slices)))
         names = [f"slice_{n:0{width}d}.dcm" for n in range(1, volume.num_slices + 1)]
-    headers = _prepare(headers, volume, volume.num_slices)
-    with _atomic_folder(folder, force) as staging:
-        for ds, pixels, name in zip(headers, volume.array, names):
-            _put_pixels(ds, pixels[np.newaxis], volume)
-            _save(ds, staging / name)
+    return names

@@ -8,6 +8,7 @@ are kept in ``metadata["itk"]`` and written back, except those the ITK writer se
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,12 +18,24 @@ import numpy as np
 from ..errors import MedCompError, ReadError, UnsupportedDataError
 from ..fileio import atomic_path
 from ..volume import Volume
+from .metadata import invalid, section
 
 FORMAT = "itk"
 # ITK component type names -> ITK pixel types that MedComp codes (ITK's Python packages do not wrap int8).
 COMPONENT_TYPES = {"unsigned_char": "UC", "unsigned_short": "US", "short": "SS"}
 # Fields the ITK IO classes write from the image itself; copying old values would contradict the pixels.
 _WRITER_OWNED_PREFIXES = ("ITK_", "NRRD_")
+# MetaImage's own header fields: a copy written as an extra field would come first and win (ElementDataFile
+# would make the written file's pixels those of another file).
+_METAIMAGE_FIELDS = frozenset(name.casefold() for name in (
+    "ObjectType", "ObjectSubType", "NDims", "DimSize", "ElementType", "ElementNumberOfChannels", "ElementDataFile",
+    "HeaderSize", "HeaderSizePerSlice", "CompressedData", "CompressedDataSize", "BinaryData",
+    "BinaryDataByteOrderMSB", "ElementByteOrderMSB", "ElementSpacing", "ElementSize", "Offset", "Position", "Origin",
+    "TransformMatrix", "Rotation", "Orientation", "CenterOfRotation", "AnatomicalOrientation", "ElementMin",
+    "ElementMax", "ElementToIntensityFunctionSlope", "ElementToIntensityFunctionOffset"))
+# A field is one header line: a line break in a stored key or value would add fields of its own.
+_NOT_IN_A_FIELD = re.compile(r"[\x00-\x1f\x7f]")
+_NOT_IN_A_KEY = re.compile(r"[\x00-\x1f\x7f=:]")
 
 
 def _itk() -> ModuleType:
@@ -94,6 +107,21 @@ def read_itk(path: str | os.PathLike) -> Volume:
                   direction=_embed(itk.array_from_matrix(image.GetDirection())), metadata=metadata)
 
 
+def _copied_fields(volume: Volume) -> dict[str, str]:
+    """The stored string fields to write back: one-line texts, less those the writer owns."""
+    fields = section(volume, FORMAT, "itk") or {}
+    copied = {}
+    for key, value in fields.items():
+        if not isinstance(key, str) or not key or _NOT_IN_A_KEY.search(key):
+            raise invalid("itk", "field names without line breaks, '=' or ':'", key)
+        if key.startswith(_WRITER_OWNED_PREFIXES) or key.strip().casefold() in _METAIMAGE_FIELDS:
+            continue
+        if not isinstance(value, str) or _NOT_IN_A_FIELD.search(value):
+            raise invalid(f"itk[{key!r}]", "one line of text", value)
+        copied[key] = value
+    return copied
+
+
 def write_itk(volume: Volume, path: str | os.PathLike, *, force: bool = False, compression: bool = False) -> None:
     """Write ``.mha`` or ``.nrrd`` (pixels in the same file, so the write is atomic); ``compression`` is
     ITK's lossless zlib option."""
@@ -105,10 +133,8 @@ def write_itk(volume: Volume, path: str | os.PathLike, *, force: bool = False, c
     image.SetSpacing(volume.spacing)
     image.SetOrigin(volume.origin)
     image.SetDirection(itk.matrix_from_array(np.ascontiguousarray(volume.direction)))
-    if volume.metadata.get("format") == FORMAT:
-        dictionary = image.GetMetaDataDictionary()
-        for key, value in volume.metadata.get("itk", {}).items():
-            if not key.startswith(_WRITER_OWNED_PREFIXES):
-                dictionary[key] = value
+    dictionary = image.GetMetaDataDictionary()
+    for key, value in _copied_fields(volume).items():
+        dictionary[key] = value
     with atomic_path(path, force) as tmp:
         itk.imwrite(image, str(tmp), compression=compression)

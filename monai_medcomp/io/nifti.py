@@ -9,6 +9,7 @@ qform/sform and their codes, zooms, description) whenever the volume's geometry 
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from nibabel.nifti1 import Nifti1Extension, Nifti1Header, Nifti1Image
 from nibabel.nifti2 import Nifti2Header, Nifti2Image
 from nibabel.openers import ImageOpener
 
-from ..errors import ReadError, UnsupportedDataError
+from ..errors import MetadataError, ReadError, UnsupportedDataError
 from ..fileio import atomic_path
 from ..volume import LPS_TO_RAS, Volume
+from .metadata import expect, invalid, library_errors, rescale, section
 
 FORMAT = "nifti"
 RGB24 = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
@@ -92,15 +94,34 @@ def read_nifti(path: str | os.PathLike, volume_index: int | None = None) -> Volu
         raise UnsupportedDataError(f"{path}: {error}") from None
 
 
+def _stored_bytes(field: str, value: Any) -> bytes:
+    """Bytes stored as base64 text in the metadata."""
+    expect(field, value, str, "base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise invalid(field, "base64 text", value) from None
+
+
 def _source_header(volume: Volume) -> Nifti1Header | None:
     """The NIfTI header the volume was read from, with its extensions, if it came from NIfTI."""
-    stored = volume.metadata.get("nifti") if volume.metadata.get("format") == FORMAT else None
-    if not stored:
+    stored = section(volume, FORMAT, "nifti")
+    if stored is None:
         return None
-    block = base64.b64decode(stored["header"])
-    header = _HEADERS[len(block)](block)
-    for ext in stored.get("extensions", []):
-        header.extensions.append(Nifti1Extension(ext["code"], base64.b64decode(ext["content"])))
+    block = _stored_bytes("nifti.header", stored.get("header"))
+    if len(block) not in _HEADERS:
+        raise MetadataError(f"invalid metadata.nifti.header: {len(block)} bytes, not a NIfTI-1 (348) or NIfTI-2 (540) "
+                            "header")
+    extensions = expect("nifti.extensions", stored.get("extensions", []), list, "a list")
+    with library_errors("nifti.header", "not a NIfTI header"):
+        header = _HEADERS[len(block)](block)
+    for number, ext in enumerate(extensions):
+        field = f"nifti.extensions[{number}]"
+        expect(field, ext, dict, "an object with code and content")
+        code = expect(f"{field}.code", ext.get("code"), int, "an integer")
+        content = _stored_bytes(f"{field}.content", ext.get("content"))
+        with library_errors(field, "not a NIfTI extension"):
+            header.extensions.append(Nifti1Extension(code, content))
     return header
 
 
@@ -129,9 +150,9 @@ def _build_image(volume: Volume) -> Nifti1Image:
         image = Nifti1Image(data, None)
         _set_affine(image, affine)
         image.header.set_xyzt_units("mm")
-        rescale = volume.metadata.get("rescale")
-        if rescale:
-            image.header.set_slope_inter(rescale["slope"], rescale["intercept"])
+        slope_intercept = rescale(volume)
+        if slope_intercept:
+            image.header.set_slope_inter(*slope_intercept)
     else:
         image_class = Nifti2Image if isinstance(source, Nifti2Header) else Nifti1Image
         image = image_class(data, None, header=source)
@@ -149,6 +170,7 @@ def write_nifti(volume: Volume, path: str | os.PathLike, *, force: bool = False)
     """Write ``volume`` as NIfTI (``.nii`` or gzipped ``.nii.gz``): the source header if it has one, else a
     new header whose qform and sform (scanner code) hold the geometry and whose scl_slope/inter hold the
     source's rescaling."""
-    image = _build_image(volume)
-    with atomic_path(path, force) as tmp:
-        nib.save(image, tmp)
+    with library_errors("nifti", "a header nibabel cannot write"):
+        image = _build_image(volume)
+        with atomic_path(path, force) as tmp:
+            nib.save(image, tmp)

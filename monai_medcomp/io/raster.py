@@ -1,15 +1,18 @@
 """PNG (imagecodecs) and TIFF (tifffile) <-> Volume.
 
-PNG holds one 2D image, grey or RGB, 8 or 16 bits unsigned, and no geometry.  TIFF holds stacks of
-any of MedComp's integer types; the TIFFs written here keep the geometry and the true bit depth in
-tifffile's JSON image description, so they read back with the same spacing, origin and direction.
+PNG holds one 2D image, grey or RGB, 8 or 16 bits unsigned, and no geometry; a palette PNG whose
+palette is all grey is read as the grey image it is (libpng expands any palette to RGB, three times
+the size).  TIFF holds stacks of any of MedComp's integer types; the TIFFs written here keep the
+geometry and the true bit depth in tifffile's JSON image description, so they read back with the
+same spacing, origin and direction.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import imagecodecs
 import numpy as np
@@ -19,6 +22,9 @@ from ..errors import MedCompError, ReadError, UnsupportedDataError
 from ..fileio import atomic_path
 from ..volume import Volume
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_PALETTE = 3  # the IHDR colour type of an indexed-colour image
+
 
 def _volume(array: np.ndarray, path: Path, **fields: Any) -> Volume:
     try:
@@ -27,15 +33,43 @@ def _volume(array: np.ndarray, path: Path, **fields: Any) -> Volume:
         raise UnsupportedDataError(f"{path}: {error}") from None
 
 
+def _png_header_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """``(type, body)`` of the chunks before the image data (IHDR, PLTE, ...), never past the bytes present."""
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        body = data[position + 8:position + 8 + length]
+        if kind == b"IDAT" or len(body) < length:
+            return
+        yield kind, body
+        position += 12 + length  # length, type, body, CRC
+
+
+def _has_grey_palette(data: bytes) -> bool:
+    """Whether a PNG is indexed-colour with every palette entry grey (R == G == B)."""
+    chunks = dict(_png_header_chunks(data))
+    header, palette = chunks.get(b"IHDR", b""), chunks.get(b"PLTE", b"")
+    if len(header) < 10 or header[9] != PNG_PALETTE or len(palette) < 3:
+        return False
+    entries = np.frombuffer(palette, np.uint8, count=len(palette) // 3 * 3).reshape(-1, 3)
+    return bool(np.all(entries == entries[:, :1]))
+
+
 def read_png(path: str | os.PathLike) -> Volume:
-    """Read a PNG as a one-slice volume (grey or RGB; grey+alpha and RGBA are refused)."""
+    """Read a PNG as a one-slice volume (grey or RGB; grey+alpha and RGBA are refused).
+
+    A grey palette comes back as the grey values it maps to, so the image keeps one channel.
+    """
     path = Path(path)
     try:
-        array = imagecodecs.png_decode(path.read_bytes())
+        data = path.read_bytes()
+        array = imagecodecs.png_decode(data)
     except OSError as error:
         raise ReadError(f"{path}: cannot read ({error.strerror})") from None
     except (imagecodecs.PngError, ValueError) as error:
         raise ReadError(f"{path}: not a readable PNG file ({error})") from None
+    if array.ndim == 3 and array.shape[-1] == 3 and _has_grey_palette(data):
+        array = np.ascontiguousarray(array[..., 0])
     return _volume(array[np.newaxis], path, metadata={"format": "png"})
 
 

@@ -1,5 +1,6 @@
 """The .mcz container: layout, random access, and a clear error for damage to every section."""
 
+import dataclasses
 import struct
 import zlib
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from monai_medcomp.container import (FORMAT_VERSION, MAGIC, ContainerReader, Header, encode_container,
-                                     write_container)
+                                     pack_container, write_container)
 from monai_medcomp.errors import ChecksumError, ContainerError, OutputExistsError
 
 
@@ -18,12 +19,17 @@ def make_header(slices=3, per_chunk=1):
 
 
 CHUNKS = [b"first chunk", b"", b"third chunk payload"]
+DIGESTS = [bytes([n]) * 16 for n in range(1, 4)]
 METADATA = {"format": "dicom", "PatientName": "Anon^Test"}
+
+
+def digests(count):
+    return [bytes([n % 256]) * 16 for n in range(count)]
 
 
 @pytest.fixture
 def blob():
-    return encode_container(make_header(), METADATA, CHUNKS)
+    return encode_container(make_header(), METADATA, CHUNKS, DIGESTS)
 
 
 def sections(blob):
@@ -32,7 +38,7 @@ def sections(blob):
     meta_start = 16 + head_len
     meta_len = struct.unpack_from("<I", blob, meta_start)[0]
     index_start = meta_start + 8 + meta_len
-    index_len = 4 + 8 * len(CHUNKS) + 4
+    index_len = 4 + 24 * len(CHUNKS) + 4
     return {"magic": (0, 4), "version": (4, 6), "header": (16, 16 + head_len),
             "metadata": (meta_start + 8, meta_start + 8 + meta_len), "index": (index_start, index_start + index_len),
             "chunks": (index_start + index_len, len(blob))}
@@ -43,6 +49,7 @@ def test_round_trip_and_random_access(blob):
     assert reader.header == make_header()
     assert reader.metadata == METADATA
     assert [reader.read_chunk(i) for i in (2, 0, 1)] == [CHUNKS[2], CHUNKS[0], CHUNKS[1]]
+    assert [reader.pixel_digest(i) for i in range(3)] == DIGESTS
     assert reader.size == len(blob)
     assert reader.overhead == len(blob) - sum(map(len, CHUNKS)) - (sections(blob)["metadata"][1] - sections(blob)["metadata"][0])
 
@@ -58,7 +65,7 @@ def test_slab_chunks_map_slices():
 
 def test_wrong_chunk_count_is_refused():
     with pytest.raises(ValueError):
-        encode_container(make_header(), METADATA, CHUNKS[:2])
+        encode_container(make_header(), METADATA, CHUNKS[:2], DIGESTS[:2])
 
 
 def flip(blob, position):
@@ -122,13 +129,13 @@ def test_header_crc_valid_but_content_not_json(blob):
 
 def test_write_is_atomic_and_refuses_existing(tmp_path):
     path = tmp_path / "out.mcz"
-    size = write_container(path, make_header(), METADATA, CHUNKS)
+    size = write_container(path, make_header(), METADATA, CHUNKS, DIGESTS)
     assert path.stat().st_size == size
     before = path.read_bytes()
     with pytest.raises(OutputExistsError):
-        write_container(path, make_header(), {}, CHUNKS)
+        write_container(path, make_header(), {}, CHUNKS, DIGESTS)
     assert path.read_bytes() == before
-    write_container(path, make_header(), {}, CHUNKS, force=True)
+    write_container(path, make_header(), {}, CHUNKS, DIGESTS, force=True)
     assert ContainerReader(path).metadata == {}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mcz"]
 
@@ -144,7 +151,16 @@ def test_chunks_read_from_many_threads_stay_intact(tmp_path):
     chunks = [bytes([i]) * (1000 + 37 * i) for i in range(64)]
     header = make_header(slices=64)
     path = tmp_path / "many.mcz"
-    write_container(path, header, METADATA, chunks)
+    write_container(path, header, METADATA, chunks, digests(64))
     with ContainerReader(path) as reader, ThreadPoolExecutor(8) as pool:
         for _ in range(20):
             assert list(pool.map(reader.read_chunk, range(64))) == chunks
+
+
+def test_lossy_files_carry_no_pixel_digest():
+    """Only lossless files record pixel digests: a lossy file's index entries stay 8 bytes, as in version 1."""
+    lossy = dataclasses.replace(make_header(), lossless=False)
+    blob = encode_container(lossy, METADATA, CHUNKS)
+    with ContainerReader(blob) as reader:
+        assert [reader.pixel_digest(i) for i in range(3)] == [None] * 3
+    assert len(blob) == len(pack_container(lossy.to_json(), METADATA, CHUNKS, version=1))

@@ -33,7 +33,7 @@ def coded(ct_region):
 def with_chunk(data: bytes, chunk: bytes) -> bytes:
     """The same file with its chunk replaced (the container's own checksums made to match)."""
     with ContainerReader(data) as reader:
-        return encode_container(reader.header, reader.metadata, [chunk])
+        return encode_container(reader.header, reader.metadata, [chunk], [reader.pixel_digest(0)])
 
 
 def recrc(body: bytes) -> bytes:

@@ -119,7 +119,7 @@ def rebuilt(encoded, chunk: bytes, reseal: bool) -> bytes:
     """The file with chunk 0 replaced; ``reseal`` recomputes the chunk's own CRC as an attacker would."""
     if reseal:
         chunk = chunk[:-4] + struct.pack("<I", zlib.crc32(chunk[:-4]))
-    return encode_container(encoded.header, encoded.metadata, [chunk, *encoded.chunks[1:]])
+    return encode_container(encoded.header, encoded.metadata, [chunk, *encoded.chunks[1:]], encoded.digests)
 
 
 @pytest.fixture(scope="module")

@@ -169,7 +169,7 @@ def _compress_and_decode(volume: Volume, codec: Codec, options: CompressionOptio
     counter.start_phase("decoding")
     start = time.perf_counter()
     with api.open_container(result) as reader:
-        array = decode_chunks(reader.header, reader.read_chunk, codec, **engine)
+        array = decode_chunks(reader.header, reader.read_chunk, codec, digests=reader.pixel_digest, **engine)
     decode_seconds = time.perf_counter() - start
     counter.start_phase("measuring")
     counter.check()
