@@ -18,7 +18,9 @@ dtype, shape or pixel) is a failure, reported with the volume's specification, f
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import time
 from typing import Any, Sequence
 
@@ -195,18 +197,30 @@ def run_property(codec: str, cases: int, seed: int, max_error: bool = False) -> 
     return tally
 
 
+def _property_job(job: tuple[str, str, int, int]) -> dict[str, Any]:
+    name, prop, cases, seed = job
+    return dataclasses.asdict(run_property(name, cases, seed, max_error=prop == "max_error"))
+
+
 def run_roundtrips(cases_per_codec: int, seed: int, codecs: Sequence[str] | None = None,
-                   cases_for: dict[str, int] | None = None) -> dict[str, Any]:
+                   cases_for: dict[str, int] | None = None, workers: int = 1) -> dict[str, Any]:
     """Both properties over every codec they apply to (or the ``codecs`` named): per codec and property,
     cases run, refusals, failures with their reproducing volume, and the time taken.  ``cases_for``
-    gives slow codecs (mlp-huffman: about 0.3 s a case) a count of their own."""
+    gives a codec a count of its own; ``workers`` processes share the (codec, property) runs."""
     cases_for = cases_for or {}
+    jobs = [(name, prop, cases_for.get(name, cases_per_codec), seed)
+            for prop, names in (("lossless", lossless_codecs()), ("max_error", near_lossless_codecs()))
+            for name in names if codecs is None or name in codecs]
+    if workers > 1:
+        # The learned codecs, registered last, are the slowest runs: start them first.
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {job: pool.submit(_property_job, job) for job in reversed(jobs)}
+            tallies = [futures[job].result() for job in jobs]
+    else:
+        tallies = [_property_job(job) for job in jobs]
     results: dict[str, Any] = {}
-    for prop, names in (("lossless", lossless_codecs()), ("max_error", near_lossless_codecs())):
-        for name in names:
-            if codecs is None or name in codecs:
-                tally = run_property(name, cases_for.get(name, cases_per_codec), seed, max_error=prop == "max_error")
-                results.setdefault(name, {})[prop] = dataclasses.asdict(tally)
+    for (name, prop, _, _), tally in zip(jobs, tallies):
+        results.setdefault(name, {})[prop] = tally
     return {"seed": seed, "cases_per_codec": cases_per_codec, "cases_for": cases_for, "codecs": results,
             "cases": sum(p["cases"] for r in results.values() for p in r.values()),
             "failures": sum(len(p["failures"]) for r in results.values() for p in r.values())}
@@ -253,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks")
     parser.add_argument("--codecs", nargs="*", help="only these codecs (default: every one a property applies to)")
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the (codec, property) runs")
     parser.add_argument("--cases-for", action="append", default=[], metavar="CODEC=N",
                         help="another case count for one codec (repeatable), e.g. mlp-huffman=1000")
     parser.add_argument("--force", action="store_true")
@@ -268,8 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.codecs:
         command += f" --codecs {' '.join(args.codecs)}"
     command += "".join(f" --cases-for {pair}" for pair in args.cases_for)
+    if args.workers > 1:
+        command += f" --workers {args.workers}"
     run_info = run_description(command)
-    report = {"run": run_info, **run_roundtrips(args.cases, args.seed, args.codecs, _cases_for(args.cases_for))}
+    report = {"run": run_info, **run_roundtrips(args.cases, args.seed, args.codecs, _cases_for(args.cases_for),
+                                                args.workers)}
     write_report(paths, report, markdown(report), args.force)
     return 1 if report["failures"] else 0
 

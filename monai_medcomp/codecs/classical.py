@@ -238,9 +238,18 @@ class Htj2k(ImagecodecsCodec):
         return imagecodecs.htj2k_encode(samples, level=step)
 
     def decode_plane(self, data: bytes, shape: tuple[int, ...], fmt: PixelFormat, params: dict[str, Any]) -> np.ndarray:
-        plane = imagecodecs.htj2k_decode(data)
+        """Lossless codestreams are decoded by OpenJPEG's HT decoder (bit for bit the same pixels): OpenJPH's
+        decoder crashed the process on a crafted codestream (``benchmarks/robustness.md``).  Lossy ones keep
+        OpenJPH, whose reconstruction rule the headroom below relies on, but only after OpenJPEG has parsed
+        their main header and found the image it should hold."""
         if self.is_lossless(params):
-            return plane
+            return openjpeg.decode(data)
+        header = openjpeg.get_parameters(data)
+        found = (header["rows"], header["columns"], header["samples_per_pixel"])
+        if found != (shape[0], shape[1], fmt.channels):
+            raise CodecError(f"htj2k codestream holds {found[0]}x{found[1]}x{found[2]} samples, "
+                             f"expected {shape[0]}x{shape[1]}x{fmt.channels}")
+        plane = imagecodecs.htj2k_decode(data)
         precision = self.lossy_precision(fmt)
         # OpenJPH casts reconstructions into the container modulo 2**16: values past the headroom's
         # middle are undershoots below zero.

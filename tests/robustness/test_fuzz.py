@@ -26,6 +26,13 @@ def test_fuzz_campaign_has_no_bad_outcomes():
     assert {r["outcome"] for r in records} >= {"refused", "exact"}
 
 
+def test_crafted_htj2k_codestream_that_crashed_openjph_is_refused():
+    """The campaign's one crash (a lossless chunk altered, its CRC recomputed): OpenJPH's decoder died with
+    a segmentation fault; the codestream is now decoded by OpenJPEG, which refuses it."""
+    (record,) = robustness.run_cases([robustness.Spec("htj2k", "chunk", 456)], workers=1)
+    assert record["outcome"] == "refused", record["message"]
+
+
 def test_parts_pack_back_to_the_same_file_and_version_1_still_decodes():
     source = fuzzing.sources("jpegls")[0]
     parts = fuzzing.Parts.of(source.data)
