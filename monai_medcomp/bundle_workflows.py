@@ -18,13 +18,14 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import api
 from .errors import MedCompError, OutputExistsError
 from .fileio import atomic_write
 from .io import file_suffix
 from .metrics import quality_report
+from .weights import bundles_from
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +39,10 @@ COLUMNS = ("image", "status", "codec", "shape", "bits_stored", "compressed_bytes
            "space_saving", "psnr", "ssim", "max_abs_error", "encode_seconds")
 
 
-@contextlib.contextmanager
-def weights_from(bundle_root: str | os.PathLike | None) -> Iterator[None]:
-    """Let the codec load its weights from this bundle folder (e.g. a downloaded one) while the block runs."""
-    if bundle_root is None:
-        yield
-        return
-    previous = os.environ.get("MEDCOMP_BUNDLES")
-    os.environ["MEDCOMP_BUNDLES"] = str(Path(bundle_root).resolve().parent)
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["MEDCOMP_BUNDLES"]
-        else:
-            os.environ["MEDCOMP_BUNDLES"] = previous
+def weights_from(bundle_root: str | os.PathLike | None) -> contextlib.AbstractContextManager[None]:
+    """Let the codec load its weights from this bundle folder (e.g. a downloaded one) while the block runs:
+    its parent is the one bundles folder searched (:func:`.weights.bundles_from`)."""
+    return bundles_from(None if bundle_root is None else Path(bundle_root).resolve().parent)
 
 
 def image_stem(path: Path) -> str:
