@@ -80,3 +80,14 @@ def test_jpeg2000_two_level_image_from_the_issue(seed, params):
     assert decoded.dtype == np.uint8 and decoded.shape == array.shape
     if params is None:
         assert np.array_equal(decoded, array)
+
+
+def test_jpeg2000_rgb_that_openjpeg_colour_transform_codes_wrongly_round_trips():
+    """Found by the property round trips (seed 0): OpenJPEG's reversible colour transform coded slice 1 of
+    this two-level RGB volume into a codestream that decodes to other pixels.  The pixel digest refused it
+    on decoding; now the encoder checks RGB codestreams and codes such a plane without the transform."""
+    from monai_medcomp.bench.roundtrips import VolumeSpec
+
+    volume = VolumeSpec(dtype="int16", slices=3, rows=27, cols=27, channels=3, bits=8, low=-16251,
+                        pattern="two-level", seed=568).array()
+    np.testing.assert_array_equal(api.decompress(api.compress(volume, codec="jpeg2000").data).array, volume)
