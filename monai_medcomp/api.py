@@ -187,7 +187,7 @@ def decompress(source: str | os.PathLike | bytes | CompressionResult, output: st
     with bundles_from(bundles), open_container(source) as reader:
         header = reader.header
         codec = get_codec(header.codec)
-        check_recorded(header.weights, codec.weights_info(), codec.name)
+        check_recorded(header.weights, codec.bundle_name, codec.name)
         if decode_params:
             header = dataclasses.replace(header, params={**header.params, **decode_params}, lossless=False)
         if slices is None:

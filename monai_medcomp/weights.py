@@ -148,13 +148,14 @@ def find_weights(bundle: str, weights_file: Path = WEIGHTS_FILE) -> Weights:
     return Weights(bundle, path, file_sha256(path))
 
 
-def check_recorded(recorded: Any, own: dict[str, str] | None, codec: str) -> None:
+def check_recorded(recorded: Any, own: str | None, codec: str) -> None:
     """A ``.mcz`` header names the bundle it was coded with; only the codec's ``own`` bundle is ever looked up,
-    so a header naming another one (or none, for a codec with weights) is refused rather than followed."""
-    if own is not None and (not isinstance(recorded, dict) or recorded.get("name") != own["name"]):
+    so a header naming another one (or none, for a codec with weights) is refused rather than followed.
+    Names only: the weights themselves are hashed once, by the codec that loads them."""
+    if own is not None and (not isinstance(recorded, dict) or recorded.get("name") != own):
         name = recorded.get("name") if isinstance(recorded, dict) else recorded
         raise MissingWeightsError(f"this file names weights {name!r}, but codec {codec!r} uses the bundle "
-                                  f"{own['name']!r} (damaged or crafted header)")
+                                  f"{own!r} (damaged or crafted header)")
 
 
 def load_weights(bundle: str, weights_file: Path = WEIGHTS_FILE) -> tuple[dict[str, Any], str]:

@@ -92,6 +92,7 @@ class Codec(abc.ABC):
     uses_torch: ClassVar[bool] = False
     description: ClassVar[str] = ""
     param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}  # beyond the knob's own range
+    bundle_name: ClassVar[str | None] = None  # the MONAI bundle that holds a learned codec's weights
 
     @property
     def version(self) -> str:

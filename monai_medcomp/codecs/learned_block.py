@@ -173,6 +173,10 @@ class LearnedBlockCodec(Codec):
             raise CodecError(f"codec {self.name!r}: entropy must be true or false, not {params['entropy']!r}")
 
     @property
+    def bundle_name(self) -> str:  # type: ignore[override]
+        return self.bundle
+
+    @property
     def available(self) -> bool:
         return has_weights(self.bundle)
 

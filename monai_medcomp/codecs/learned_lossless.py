@@ -600,6 +600,7 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
     """Lossless (or |error| <= max_error) coding of slabs with a learned per-pixel Laplace model and ANS."""
 
     name = "learned-lossless"
+    bundle_name = BUNDLE
     lossless = True
     slab_size = 8
     knob = Knob("max_error", 0, 255, higher_is_better=False,

@@ -217,6 +217,7 @@ class MLPHuffmanCodec(Codec):
     """The paper's lossless method: per-image MLP prediction on 60 causal neighbours, Huffman residuals."""
 
     name = CODEC
+    bundle_name = BUNDLE
     lossless = True
     uses_torch = True
     description = "lossless: per-slice MLP predictor on a 60-pixel causal context + canonical Huffman"
