@@ -69,7 +69,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         params = {**_codec_defaults(args.codec), **params}
     result = compress(args.input, args.output, args.codec, quality=args.quality, bpp=args.bpp, psnr=args.psnr,
                       max_error=args.max_error, params=params, device=args.device, batch_size=args.batch_size,
-                      force=args.force, progress=not args.quiet, bundles=args.bundles)
+                      force=args.force, progress=not args.quiet)
     header = result.header
     kind = "lossless" if header.lossless else "lossy"
     print(f"{args.output}: {header.codec} ({kind}) {json.dumps(header.params)} | {result.nbytes} bytes, "
@@ -92,7 +92,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
     decode_params = {"stages": args.stages} if args.stages is not None else None
     volume = decompress(args.input, args.output, slices=_parse_slices(args.slices), decode_params=decode_params,
-                        device=args.device, force=args.force, progress=not args.quiet, bundles=args.bundles)
+                        device=args.device, force=args.force, progress=not args.quiet)
     print(f"{args.output}: {volume.array.shape} {volume.dtype.name}, {volume.bits_stored} bits stored")
     return 0
 
@@ -123,31 +123,28 @@ def cmd_codecs(args: argparse.Namespace) -> int:
     from .codecs import codec_names, get_codec
 
     print(f"{'codec':<16} {'abilities':<29} {'quality knob (--quality)':<38} available")
-    with bundles_from(args.bundles):  # a learned codec is available where that folder holds its weights
-        for name in codec_names():
-            codec = get_codec(name)
-            knob = codec.knob
-            knob_text = (f"{knob.name} {knob.low:g}..{knob.high:g} "
-                         f"({'higher' if knob.higher_is_better else 'lower'} is better)") if knob else "-"
-            print(f"{name:<16} {codec.capabilities():<29} {knob_text:<38} {'yes' if codec.available else 'no'}")
+    for name in codec_names():
+        codec = get_codec(name)
+        knob = codec.knob
+        knob_text = (f"{knob.name} {knob.low:g}..{knob.high:g} ({'higher' if knob.higher_is_better else 'lower'} "
+                     "is better)") if knob else "-"
+        print(f"{name:<16} {codec.capabilities():<29} {knob_text:<38} {'yes' if codec.available else 'no'}")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    with bundles_from(args.bundles):
-        run_bench(Path(args.out), images=args.images, codecs=args.codecs, reference=args.reference,
-                  lossy=not args.no_lossy, lossless=not args.no_lossless, speed=not args.no_speed,
-                  progress=not args.quiet, points=args.points, repeats=args.repeats, force=args.force)
+    run_bench(Path(args.out), images=args.images, codecs=args.codecs, reference=args.reference,
+              lossy=not args.no_lossy, lossless=not args.no_lossless, speed=not args.no_speed,
+              progress=not args.quiet, points=args.points, repeats=args.repeats, force=args.force)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .bench import run_demo
 
-    with bundles_from(args.bundles):
-        run_demo(Path(args.out), progress=not args.quiet, force=args.force)
+    run_demo(Path(args.out), progress=not args.quiet, force=args.force)
     return 0
 
 
@@ -220,7 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_command(f"medcomp {args.command}", lambda: args.func(args))
+    return run_command(f"medcomp {args.command}", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The subcommand, with learned weights read from ``--bundles`` where the command takes it."""
+    with bundles_from(getattr(args, "bundles", None)):
+        return args.func(args)
 
 
 if __name__ == "__main__":
