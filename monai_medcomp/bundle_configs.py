@@ -4,7 +4,8 @@
 
 For each bundle in :data:`BUNDLES` this writes ``configs/metadata.json`` (MONAI's schema fields, the
 installed versions, ``eval_metrics`` copied per image from the bundle's benchmark:
-``benchmarks/seed_lossy.json``, ``benchmarks/lossless.json`` or ``benchmarks/learned_lossless.json``),
+``benchmarks/seed_lossy.json``, ``benchmarks/lossless.json`` or ``benchmarks/learned_lossless.json``; for a
+bundle without one, measured here by a round trip of :data:`MEASURED_IMAGE`),
 ``configs/inference.json``, ``configs/evaluate.json``, ``configs/train.json``, ``configs/logging.conf``,
 ``docs/README.md``, and copies ``configs/meta_schema.json`` (the one schema every bundle ships, so
 each zip checks offline) and ``LICENSE`` from the first bundle, ``cnn_ae``.  The weights
@@ -28,12 +29,17 @@ import numpy as np
 
 from .codecs import get_codec
 from .codecs.context_model import LOG_UNIT, SCALE_FEATURES_2D, SCALE_FEATURES_3D, SCALE_FLOOR, ilog
+from .codecs.learned_block import LearnedBlockCodec
 from .codecs.learned_lossless import MAX_PALETTE
-from .data import evaluation_images, get_sample
+from .codecs.wavelet_context import (CLASSES_PER_OCTAVE, FEATURES, MAX_MAGNITUDE_BITS, NUM_CLASSES, NUM_TOKENS,
+                                     from_tokens, raw_bit_counts)
+from .data import evaluation_images, get_sample, load_sample
 from .errors import MedCompError, run_command
 from .fileio import atomic_write
+from .training.learned_lossy import QUALITIES, SLICES_PER_VOLUME
 
 SHARED_FROM = "cnn_ae"  # the bundle whose schema and licence every bundle ships a copy of
+MEASURED_IMAGE = "mr_emri_small"  # the evaluation image a bundle without a benchmark is measured on
 VERSION = "0.1.0"
 CHANGELOG = {"0.1.0": "first bundle: weights trained on the MedComp training pool; inference writing .mcz, "
                       "reconstructions and metrics; rate-distortion evaluation against JPEG and JPEG 2000; "
@@ -92,15 +98,24 @@ class Bundle:
     summary: str  # one paragraph for the README and the metadata description
     train_budget: dict[str, int]  # the default (small) budget of configs/train.json
     override: str | None = None  # another codec that runs from these weights (inference override)
-    benchmark: str = "seed_lossy.json"  # the file of benchmarks/ that eval_metrics is copied from
+    benchmark: str | None = "seed_lossy.json"  # the file of benchmarks/ that eval_metrics is copied from (None:
+    # measured by a round trip of MEASURED_IMAGE when the files are written)
     training_sample: str = "2000 random 32x32 blocks per image"  # what training took from each pool image
     layout: str = SLICE_LAYOUT  # how volumes and colour images are coded (README)
     network_use: str = BLOCK_NETWORK_USE  # what network_def's inferer runs on (README)
     images: str = "2D medical image slices"  # what the codec compresses (metadata task)
+    image_classes: str | None = None  # metadata image_classes, where the lossless or block codecs' text does not fit
+    training: str | None = None  # README: how the shipped weights were made, where train.json has no budget
 
     @property
     def lossless(self) -> bool:
         return get_codec(self.codec).lossless
+
+    @property
+    def blocks(self) -> bool:
+        """One of the paper's fixed-rate 32x32 block codecs (their network runs on blocks, their latents can be
+        entropy coded)."""
+        return isinstance(get_codec(self.codec), LearnedBlockCodec)
 
 
 def _block_net(target: str, **kwargs: Any) -> dict[str, Any]:
@@ -120,6 +135,19 @@ _GAN_AE_SUMMARY = ("A max-pooling convolutional encoder takes each 32x32 block t
                    "quantised to bits/16 per pixel; a ResNet-like generator decodes it "
                    "(`monai_medcomp.networks.EncoderGenerator`). Trained with an {loss} pixel loss, then with "
                    "a {kind} discriminator added (paper, Figure 10).")
+
+_LOSSY_QUALITIES = ", ".join(f"{q:g}" for q in QUALITIES[:-1]) + f" and {QUALITIES[-1]:g}"
+_LOSSY_TRAINING = (
+    "The shipped weights are the same fit on the whole training pool, from a MedComp source checkout:\n\n"
+    "    python -m monai_medcomp.training.learned_lossy --out bundles/learned_lossy/models/model.pt \\\n"
+    "        --report bundles/learned_lossy/docs/training.md\n\n"
+    f"Every plane of the pool's images (up to {SLICES_PER_VOLUME} slices of a volume; RGB as Y, Cb, Cr) is "
+    f"transformed and quantised as the codec does it, at qualities {_LOSSY_QUALITIES}. The activity weights "
+    "are a least-squares fit, per level group, band and phase, of each coefficient's magnitude on its context "
+    "features, rounded to Q8; each class's token table is the pool's token histogram of that class, smoothed "
+    "towards a geometric magnitude law with the class's mean so that rarely reached classes get sensible tables. "
+    "`docs/training.md`, which the command writes, gives the command, the date, the images, the number of "
+    "coefficients, their mean token cost and the weights' hash.")
 
 BUNDLES = [
     Bundle("mlp_huffman", "mlp-huffman",
@@ -164,6 +192,38 @@ BUNDLES = [
                    "indices, greys first."),
            network_use="`inferer` (a `SimpleInferer`) runs it on a batch of per-pixel scale features.",
            images="medical images, 2D slices and 3D volumes"),
+    Bundle("learned_lossy", "learned-lossy",
+           {"_target_": "monai_medcomp.networks.WaveletContextModel", "spatial_dims": 2, "in_channels": FEATURES,
+            "out_channels": NUM_TOKENS, "classes": NUM_CLASSES, "classes_per_octave": CLASSES_PER_OCTAVE},
+           "Variable-rate lossy coding of wavelet coefficients with a learned context model: each slice goes "
+           "through the CDF 9/7 wavelet, each band is quantised by a dead-zone quantiser whose step is divided by "
+           "the band's norm, so that every band's error costs the same in the image, and the encoder moves each "
+           "index one step towards zero where that saves more bits than it costs in squared error. "
+           "constriction's ANS coder codes each coefficient's magnitude token (its low bits raw) with one of "
+           f"{NUM_CLASSES} token tables, picked by the coefficient's activity: Q8 integer weights (per level "
+           "group, band and coding phase) on the magnitudes already decoded around it (the neighbours of earlier "
+           "phases, the parent and its 3x3 neighbourhood, the co-located coefficients of the level's earlier "
+           "bands). The learned weights and tables are this bundle's `models/model.pt`, fitted on the training "
+           "pool. Each image adapts them: a plane may store its own least-squares weights, and a prediction of "
+           "each signed index from its neighbours and parent (subtracted, or only giving the signs their "
+           "contexts), when that codes it shorter; a class offset per band and phase is stored; the tables count "
+           "every coded pass. `codec_params` takes `{\"quality\": q}`, 0 to 100 "
+           "(default 60): the step is 2^((bits + 2) x (100 - q) / 100 - 2) pixel values, so PSNR rises about 6 dB "
+           "every 100 / (bits + 2) points. Design record: `docs/learned_lossy.md` of the MedComp source. "
+           "`network_def` (`monai_medcomp.networks.WaveletContextModel`) takes a batch of the "
+           f"{FEATURES} integer context features of one level group, band and phase and its `forward` returns "
+           f"the (batch, {NUM_TOKENS}) token probabilities of the class the codec computes in integers: a "
+           "distribution, not an image.",
+           {}, benchmark=None,
+           training_sample=(f"every plane of up to {SLICES_PER_VOLUME} slices per image (RGB as Y, Cb, Cr), "
+                            f"quantised at qualities {_LOSSY_QUALITIES}"),
+           layout=("3D volumes are coded slice by slice, each slice an independently decodable chunk; an RGB "
+                   "image goes through JPEG 2000's irreversible colour transform and its Y, Cb and Cr planes are "
+                   "coded in turn with the same model."),
+           network_use="`inferer` (a `SimpleInferer`) runs it on a batch of per-coefficient context features.",
+           images="medical image slices, grey or RGB, at a quality from 0 to 100",
+           image_classes="stored integers (8 to 16 bit), grey or RGB (coded as Y, Cb, Cr), coded with loss",
+           training=_LOSSY_TRAINING),
     Bundle("cnn_ae", "cnn-ae", _block_net("BlockAutoencoder", **_CNN_AE, decoder_channels=[64, 32]),
            "The paper's convolutional autoencoder (Figure 6): each 32x32 block of a slice is encoded by a "
            "max-pooling convolutional encoder to a 2x8x8 latent in [0, 1], quantised to bits/16 per pixel "
@@ -266,7 +326,28 @@ def lossless_metrics(benchmark: str, results: dict[str, Any], codec: str) -> dic
     return metrics
 
 
+def round_trip_metrics(codec: str) -> dict[str, Any]:
+    """The codec's default parameters on :data:`MEASURED_IMAGE`, measured now by a round trip through the API,
+    for a codec whose benchmark has not been run: the same per-image fields as :func:`lossy_metrics`, with the
+    payload bpp and max error instead of the entropy-coded bpp (the codec is deterministic, so is the file)."""
+    from .bench.ratedistortion import rd_point
+
+    volume, chosen = load_sample(MEASURED_IMAGE), get_codec(codec)
+    point = rd_point(volume, chosen, chosen.default_params())
+    figures = {"file": sample_file(MEASURED_IMAGE), "shape": list(volume.array.shape),
+               "bits_stored": volume.bits_stored, "psnr_db": round(point["psnr"], 2), "ssim": round(point["ssim"], 4),
+               "bpp": round(point["file_bpp"], 4), "payload_bpp": round(point["payload_bpp"], 4),
+               "max_abs_error": int(point["max_abs_error"])}
+    return {"description": "Measured by python -m monai_medcomp.bundle_configs (a round trip through the MedComp "
+                           f"API, CPU) with the codec's default parameters {json.dumps(point['params'])} on the "
+                           f"evaluation image {MEASURED_IMAGE} only; PSNR peak 2**bits_stored - 1; bpp of the whole "
+                           ".mcz file and of the codec payload.",
+            "mean_psnr_db": figures["psnr_db"], "mean_bpp": figures["bpp"], "per_image": {MEASURED_IMAGE: figures}}
+
+
 def eval_metrics(bundle: Bundle, benchmarks: Path) -> dict[str, Any]:
+    if bundle.benchmark is None:
+        return round_trip_metrics(bundle.codec)
     path = benchmarks / bundle.benchmark
     if not path.is_file():
         raise MedCompError(f"bundle {bundle.folder}: its measured figures come from {path}, which does not exist; "
@@ -310,9 +391,37 @@ def scale_features_format() -> dict[str, Any]:
                                         {"0": "scale level"})}}
 
 
+CONTEXT_FEATURES = ("sum of |q| of the 4 nearest coefficients of earlier phases (0 in the first phase)",
+                    "|q| of the parent (next coarser level, same band)",
+                    "sum of |q| over the parent's 3x3 neighbourhood",
+                    "sum of |q| of the co-located coefficients of the level's earlier bands", "bias (1)")
+
+
+def token_name(token: int) -> str:
+    """The magnitudes a token of ``learned-lossy`` stands for."""
+    low = int(from_tokens(np.array([token]), np.array([0]))[0])
+    high = low + (1 << int(raw_bit_counts(np.array([token]))[0])) - 1
+    return f"magnitude {low}" if high == low else f"magnitudes {low} to {high}"
+
+
+def context_features_format() -> dict[str, Any]:
+    """``WaveletContextModel``: integer context features of one quantised coefficient in, its token probabilities
+    out."""
+    largest = 9 * ((1 << MAX_MAGNITUDE_BITS) - 1)  # nine magnitudes of the parent's neighbourhood
+    return {"inputs": {"image": _tensor("tensor", "integer context features of one quantised wavelet coefficient: "
+                                        "sums of already-decoded magnitudes |q| around it, and a bias", FEATURES,
+                                        [], [0, largest], True,
+                                        {str(i): name for i, name in enumerate(CONTEXT_FEATURES)})},
+            "outputs": {"pred": _tensor("probabilities", "probabilities of the coefficient's magnitude token (the "
+                                        "table of its activity class)", NUM_TOKENS, [], [0, 1], True,
+                                        {str(t): token_name(t) for t in range(NUM_TOKENS)})}}
+
+
 def network_data_format(bundle: Bundle) -> dict[str, Any]:
     if bundle.network["_target_"].endswith(".LaplaceScaleRegression"):
         return scale_features_format()
+    if bundle.network["_target_"].endswith(".WaveletContextModel"):
+        return context_features_format()
     if bundle.lossless:
         from .codecs.mlp_predictor import FEATURE_LIMIT
 
@@ -351,20 +460,20 @@ def metadata(bundle: Bundle, benchmarks: Path) -> dict[str, Any]:
                                       **{name: importlib.metadata.version(name) for name in REQUIRED_PACKAGES}},
         "name": f"MedComp {bundle.codec} {kind} image compression",
         "task": (f"{kind.capitalize()} compression of {bundle.images} (CT, MR, CR, US, NM)"
-                 + ("" if bundle.lossless else " at a fixed 16:1 rate")),
+                 + (" at a fixed 16:1 rate" if bundle.blocks else "")),
         "description": description,
         "authors": "MedComp developers",
         "copyright": "Copyright (c) MedComp developers",
         "data_source": TRAINING_POOL.format(how=bundle.training_sample),
         "data_type": "dicom and nifti",
-        "image_classes": ("stored integers (8 to 16 bit, signed or not), grey or RGB, coded without loss"
-                          if bundle.lossless else
-                          "one grey channel, stored integers (8 to 16 bit) normalised to [0, 1] by their bit "
-                          "depth; RGB images are coded per channel, or by models/model_rgb.pt where present"),
+        "image_classes": bundle.image_classes or (
+            "stored integers (8 to 16 bit, signed or not), grey or RGB, coded without loss" if bundle.lossless else
+            "one grey channel, stored integers (8 to 16 bit) normalised to [0, 1] by their bit depth; RGB images "
+            "are coded per channel, or by models/model_rgb.pt where present"),
         "intended_use": LOSSLESS_USE if bundle.lossless else LOSSY_USE,
         "eval_metrics": eval_metrics(bundle, benchmarks),
-        "references": [f"MedComp benchmarks/{bundle.benchmark}",
-                       f"MedComp bundles/{bundle.folder}/docs/training.md"],
+        "references": ([f"MedComp benchmarks/{bundle.benchmark}"] if bundle.benchmark else [])
+                      + [f"MedComp bundles/{bundle.folder}/docs/training.md"],
         "network_data_format": network_data_format(bundle),
     }
 
@@ -375,13 +484,12 @@ def _dataset() -> dict[str, Any]:
 
 
 def _codec_params(bundle: Bundle) -> dict[str, Any]:
-    return {} if bundle.lossless else {"entropy": False}
+    return {"entropy": False} if bundle.blocks else {}
 
 
 def inference_config(bundle: Bundle) -> dict[str, Any]:
-    inferer = ({"_target_": "monai.inferers.SimpleInferer"} if bundle.lossless else
-               {"_target_": "monai.inferers.SliceInferer", "roi_size": [32, 32], "spatial_dim": 2,
-                "sw_batch_size": 64})
+    inferer = ({"_target_": "monai.inferers.SliceInferer", "roi_size": [32, 32], "spatial_dim": 2,
+                "sw_batch_size": 64} if bundle.blocks else {"_target_": "monai.inferers.SimpleInferer"})
     return {
         "imports": ["$import torch"],
         "bundle_root": ".",
@@ -438,6 +546,12 @@ def _cell(value: float, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+# (title, per-image key, decimals) of the lossy table: each column that the bundle's figures have
+LOSSY_COLUMNS = (("bpp", "bpp", 3), ("bpp (entropy coded)", "bpp_entropy_coded", 3),
+                 ("bpp (payload)", "payload_bpp", 3), ("PSNR dB", "psnr_db", 2), ("SSIM", "ssim", 3),
+                 ("max error", "max_abs_error", 0))
+
+
 def results_table(metrics: dict[str, Any], lossless: bool) -> str:
     if lossless:
         lines = ["| image | file | shape | bits | bpp (file) | bpp (payload) | bit exact |",
@@ -446,12 +560,13 @@ def results_table(metrics: dict[str, Any], lossless: bool) -> str:
                   f"{_cell(v['bpp'], 3)} | {_cell(v['payload_bpp'], 3)} | {'yes' if v['bit_exact'] else 'NO'} |"
                   for name, v in metrics["per_image"].items()]
         return "\n".join(lines)
-    lines = ["| image | file | shape | bits | bpp | bpp (entropy coded) | PSNR dB | SSIM |",
-             "|---|---|---|---|---|---|---|---|"]
+    rows = metrics["per_image"]
+    columns = [column for column in LOSSY_COLUMNS if all(column[1] in v for v in rows.values())]
+    lines = ["| image | file | shape | bits | " + " | ".join(title for title, _, _ in columns) + " |",
+             "|---|---|---|---|" + "---|" * len(columns)]
     lines += [f"| {name} | {v['file']} | {'x'.join(map(str, v['shape']))} | {v['bits_stored']} | "
-              f"{_cell(v['bpp'], 3)} | {_cell(v['bpp_entropy_coded'], 3)} | {_cell(v['psnr_db'], 2)} | "
-              f"{_cell(v['ssim'], 3)} |"
-              for name, v in metrics["per_image"].items()]
+              + " | ".join(_cell(v[key], digits) for _, key, digits in columns) + " |"
+              for name, v in rows.items()]
     return "\n".join(lines)
 
 
@@ -475,10 +590,22 @@ def readme(bundle: Bundle, meta: dict[str, Any]) -> str:
                  "same bits buy when loss is allowed." if lossless else "")
     peak_note = ("" if lossless else "\nPSNR depends on the bit depth the file declares: a NIfTI has no "
                  "`BitsStored`, so a 12-bit DICOM saved\nas NIfTI is measured against a 16-bit peak.\n")
-    entropy_note = ("" if lossless else " `codec_params` takes `{\"entropy\": true}` to code the same latents with "
-                    "the bundle's learned prior: the same pixels in fewer bytes (the table's entropy-coded bpp).")
-    budget = ", ".join(f"{key} {value}" for key, value in bundle.train_budget.items())
-    trained = "network" if lossless else "grey network"
+    entropy_note = ("" if not bundle.blocks else " `codec_params` takes `{\"entropy\": true}` to code the same "
+                    "latents with the bundle's learned prior: the same pixels in fewer bytes (the table's "
+                    "entropy-coded bpp).")
+    if bundle.training:
+        training = ("fits the codec's weights on the\nNIfTI/DICOM images of `dataset_dir`, on the CPU, with no "
+                    "budget to set (the fit is deterministic:\nthe same images give the same weights, in seconds), "
+                    "and writes `output_dir/models/model.pt`; it never\noverwrites an existing file unless "
+                    f"`--force true`.\n\n{bundle.training}")
+    else:
+        budget = ", ".join(f"{key} {value}" for key, value in bundle.train_budget.items())
+        training = (f"trains the codec's {'network' if lossless else 'grey network'} on\nthe NIfTI/DICOM images of "
+                    f"`dataset_dir`, on the CPU, with a small default budget ({budget}: seconds\nto a minute), and "
+                    "writes `output_dir/models/model.pt`; it never overwrites an existing file unless\n`--force "
+                    "true`. The shipped weights were trained on the whole training pool with a larger budget:\n"
+                    "`docs/training.md` gives the command, the images and the weights' hash.")
+    evaluated = "Evaluation images" if len(metrics["per_image"]) > 1 else "Evaluation image"
     override = ""
     if bundle.override:
         extra = metrics["overrides"][bundle.override]
@@ -529,11 +656,7 @@ cannot reach the rate (JPEG on small images) is listed as skipped.{rate_note}
 
 ## Training
 
-`configs/train.json` (`monai_medcomp.bundle_workflows.BundleTrainer`) trains the codec's {trained} on
-the NIfTI/DICOM images of `dataset_dir`, on the CPU, with a small default budget ({budget}: seconds
-to a minute), and writes `output_dir/models/model.pt`; it never overwrites an existing file unless
-`--force true`. The shipped weights were trained on the whole training pool with a larger budget:
-`docs/training.md` gives the command, the images and the weights' hash.
+`configs/train.json` (`monai_medcomp.bundle_workflows.BundleTrainer`) {training}
 
 ## Data
 
@@ -543,7 +666,7 @@ image was used.
 
 ## Measured results
 
-Evaluation images, default parameters. {metrics['description']}
+{evaluated}, default parameters. {metrics['description']}
 The same figures are in `configs/metadata.json` under `eval_metrics`. {measured}
 
 {results_table(metrics, lossless)}

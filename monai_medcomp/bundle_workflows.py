@@ -25,7 +25,7 @@ from .errors import MedCompError, OutputExistsError
 from .fileio import atomic_write
 from .io import file_suffix
 from .metrics import quality_report
-from .weights import bundles_from
+from .weights import bundles_from, state_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,8 @@ class BundleTrainer:
     ``budget`` is the training length: ``{"steps": n}`` for the block codecs
     (:func:`.training.lossy.train`), ``{"epochs": n}`` for ``mlp-huffman``
     (:func:`.training.mlp_huffman.pretrain`), ``{"steps": n}`` Adam steps for ``learned-lossless``
-    (:func:`.training.learned_lossless.pretrain`).  Unreadable files are logged and skipped.
+    (:func:`.training.learned_lossless.pretrain`), ``{}`` for ``learned-lossy``, whose fit is deterministic
+    (:func:`.training.learned_lossy.fit`).  Unreadable files are logged and skipped.
     """
 
     def __init__(self, dataset_dir: str | os.PathLike, codec: str, output: str | os.PathLike,
@@ -200,7 +201,7 @@ class BundleTrainer:
     def run(self) -> dict[str, Any]:
         from .codecs import get_codec
         from .codecs.learned_block import LearnedBlockCodec
-        from .training import learned_lossless, lossy, mlp_huffman
+        from .training import learned_lossless, learned_lossy, lossy, mlp_huffman
         from .training.blocks import training_blocks
         from .training.images import folder_volumes
 
@@ -217,6 +218,11 @@ class BundleTrainer:
             module = pretraining[codec.name]
             model, summary = module.pretrain(seed=self.seed, images=images, **self.budget)
             weights = module.weights_bytes(model)
+        elif codec.name == "learned-lossy":
+            if self.budget:
+                raise MedCompError(f"learned-lossy's fit takes no budget, not {self.budget}")
+            model, summary = learned_lossy.fit(images)
+            weights = state_bytes(model.state())
         else:
             raise MedCompError(f"codec {self.codec!r} has no network to train")
         atomic_write(self.output, weights, force=self.force)

@@ -90,8 +90,9 @@ class _Axis:
 
     Integer knobs are searched over a list of values (``top`` = its last index): every integer of a
     narrow range, else :data:`MAX_INTEGER_STEPS` values spaced on a log scale.  Float knobs span
-    [0, 1], log-scaled when the range spans a decade or more (distances, rates); a range starting at
-    0 (often "lossless") is log-scaled from :data:`ZERO_KNOB_FLOOR` of its top, 0 itself at the end.
+    [0, 1], log-scaled when the range spans a decade or more (distances, rates) unless the knob says it is
+    linear; a range starting at 0 (often "lossless") is log-scaled from :data:`ZERO_KNOB_FLOOR` of its top,
+    0 itself at the end.
     """
 
     def __init__(self, knob: Knob):
@@ -103,7 +104,7 @@ class _Axis:
         else:
             self.top = 1.0
             self.floor = knob.high * ZERO_KNOB_FLOOR if knob.low == 0 and knob.high > 0 else knob.low
-            self.log = self.floor > 0 and knob.high / self.floor >= 10
+            self.log = not knob.linear and self.floor > 0 and knob.high / self.floor >= 10
 
     @staticmethod
     def integer_values(low: int, high: int) -> list[int]:
@@ -137,11 +138,12 @@ class _Search:
     """Encodes the volume with given parameters, or at knob positions (each value once), and measures it."""
 
     def __init__(self, codec: Codec, volume: Volume, measure: Callable[[np.ndarray], float] | None,
-                 engine_options: dict[str, Any]):
+                 engine_options: dict[str, Any], target: Target | None = None):
         self.codec = codec
         self.volume = volume
         self.measure = measure
         self.engine_options = engine_options
+        self.target = target
         self.axis = _Axis(codec.knob) if codec.knob is not None else None
         self.trials: dict[Any, _Trial] = {}
         self.encodes = 0
@@ -149,6 +151,10 @@ class _Search:
     def run(self, params: dict[str, Any], position: float = math.nan) -> _Trial:
         self.encodes += 1
         encoded = encode_volume(self.volume, self.codec, params, **self.engine_options)
+        if self.target is not None and self.target.kind == "bpp":
+            # measured with a record of the size the final one will have: on a small image its bytes count
+            encoded.header.extra["target"] = {"kind": "bpp", "value": self.target.value,
+                                              "achieved": round(self.target.value + 1 / 3, 6), "encodes": self.encodes}
         trial = _Trial(position, params, encoded, container_bpp(encoded))
         if self.measure is not None:
             trial.score = self.measure(decode_in_memory(encoded, self.codec, self.engine_options))
@@ -354,7 +360,7 @@ def choose_params(codec: Codec, volume: Volume, target: Target, *, device: Any =
         "psnr": lambda array: psnr(volume.array, array, bits_stored=volume.bits_stored),
         "max_error": lambda array: max_abs_error(volume.array, array),
     }
-    search = _Search(codec, volume, measures.get(target.kind), engine_options)
+    search = _Search(codec, volume, measures.get(target.kind), engine_options, target)
     if target.kind == "quality":
         return _by_quality(search, target)
     if target.kind == "max_error":

@@ -50,6 +50,7 @@ SWEEP_RANGES: dict[str, SweepRange] = {
     "jpegxl": SweepRange(0.05, 15.0),
     "jpeg": SweepRange(5, 98, log=False),
     "kmeans": SweepRange(4, 128),
+    "learned-lossy": SweepRange(30, 100, log=False),
 }
 
 
@@ -71,13 +72,16 @@ def knob_values(codec: Codec, count: int) -> list[float | int]:
     return list(dict.fromkeys(codec.knob.clip(v) for v in spread(sweep_range.low, sweep_range.high, count)))
 
 
-def rd_point(volume: Volume, codec: Codec, params: dict[str, Any]) -> dict[str, Any]:
-    """One setting: rate (payload and whole file), quality and speed, measured on a real round trip."""
+def rd_point(volume: Volume, codec: Codec, params: dict[str, Any], ms_ssim: bool = False) -> dict[str, Any]:
+    """One setting: rate (payload and whole file), quality and speed, measured on a real round trip.
+
+    ``ms_ssim`` adds the MS-SSIM of the same decoded pixels (it costs about as much as the SSIM).
+    """
     encode_seconds, result = timed(api.compress, volume, codec=codec, params=params)
     decode_seconds, decoded = timed(api.decompress, result.data)
     payload = result.payload_nbytes
     bits = volume.bits_stored
-    return {
+    point = {
         "params": result.params,
         "knob": result.params.get(codec.knob.name) if codec.knob else None,
         "payload_bpp": payload * 8 / result.num_pixels,
@@ -88,6 +92,9 @@ def rd_point(volume: Volume, codec: Codec, params: dict[str, Any]) -> dict[str, 
         "encode_mbps": megabytes_per_second(result.raw_nbytes, encode_seconds),
         "decode_mbps": megabytes_per_second(result.raw_nbytes, decode_seconds),
     }
+    if ms_ssim:
+        point["ms_ssim"] = metrics.ms_ssim(volume.array, decoded.array, bits_stored=bits)
+    return point
 
 
 def sweep(volume: Volume, codec: Codec, count: int) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ PHOTOGRAPHS = ("rocket.jpg", "motorcycle_left.png")  # scikit-image photographs 
 PAPER_HR_PSNR = {"jpeg2000": 35.1, "gan-ae-ft": 33.7, "gan-ae": 32.51, "jpeg": 32.4, "cnn-rnn-ae": 29.3,
                  "cnn-ae": 28.6}
 REFERENCE_COEFFICIENTS = 128  # cnn-ae's latent: 2 channels of 8x8 per 32x32 block
+JPEG_KEYS = ("jpeg_psnr", "jpeg_psnr_entropy")  # JPEG's PSNR at each codec's bpp, fixed-rate and entropy-coded
 COMMAND = "python -m monai_medcomp.bench.seed_lossy --out {out}"
 
 
@@ -190,21 +191,32 @@ def comparison(results: dict[str, Any], codecs: Sequence[str]) -> str:
     return text + "".join(against_jpeg(results, codecs, color) for color in ("grey", "rgb"))
 
 
+def verdict_images(results: dict[str, Any], codecs: Sequence[str], color: str) -> list[str]:
+    """The images of ``color`` where JPEG reached every codec's own bpp, fixed-rate and entropy-coded."""
+    return [n for n, r in results.items() if r["color"] == color
+            and all(r["codecs"][c].get(k) is not None for c in codecs for k in JPEG_KEYS)]
+
+
+def best_codec(results: dict[str, Any], codecs: Sequence[str], color: str) -> str | None:
+    """The report's best learned codec: the highest mean PSNR over the :func:`verdict_images`."""
+    names = verdict_images(results, codecs, color)
+    return max(codecs, key=lambda codec: _mean(results, names, codec, "psnr")) if names and codecs else None
+
+
 def against_jpeg(results: dict[str, Any], codecs: Sequence[str], color: str) -> str:
     """Each codec against JPEG at that codec's own bpp, fixed-rate and entropy-coded, with the linear reference."""
-    keys = ("jpeg_psnr", "jpeg_psnr_entropy")
-    names = [n for n, r in results.items() if r["color"] == color
-             and all(r["codecs"][c].get(k) is not None for c in codecs for k in keys)]
+    names = verdict_images(results, codecs, color)
     if not names or not codecs:
         return ""
     rows = []
     for codec in codecs:
-        own, fixed, coded = (_mean(results, names, codec, k) for k in ("psnr", *keys))
+        own, fixed, coded = (_mean(results, names, codec, k) for k in ("psnr", *JPEG_KEYS))
         rows.append([codec, own, fixed, own - fixed, coded, own - coded])
     reference = statistics.fmean(results[n]["dct_128_psnr"] for n in names)
     jpeg = _mean(results, names, codecs[0], "jpeg_psnr")
     rows.append([f"dct-{REFERENCE_COEFFICIENTS} (unquantised)", reference, jpeg, reference - jpeg, None, None])
-    best, own, fixed, _, coded, _ = max(rows[:-1], key=lambda row: row[1])
+    best = best_codec(results, codecs, color)
+    _, own, fixed, _, coded, _ = rows[list(codecs).index(best)]
     verdict = "matches or beats" if own >= min(fixed, coded) else "falls short of"
     return (f"\n## {color}: each codec against JPEG at its own bpp (mean over the {len(names)} images JPEG "
             f"reaches)\n\nThe reference row keeps {REFERENCE_COEFFICIENTS} numbers per block at full precision; "

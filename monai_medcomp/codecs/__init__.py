@@ -6,7 +6,7 @@ import importlib
 
 from .base import Codec, Knob, PixelFormat, codec_names, get_codec, register
 
-BUILTIN_MODULES = ("classical", "baselines", "predictive", "learned_lossless", "autoencoder", "gan")
+BUILTIN_MODULES = ("classical", "baselines", "predictive", "learned_lossless", "learned_lossy", "autoencoder", "gan")
 
 
 def load_builtin_codecs() -> None:

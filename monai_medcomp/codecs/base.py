@@ -24,7 +24,8 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import CodecError, UnknownCodecError, UnsupportedDataError
+from ..errors import CodecError, MissingWeightsError, UnknownCodecError, UnsupportedDataError
+from ..weights import find_weights, has_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +49,8 @@ class Knob:
     """The codec's own parameter that ``--quality`` sets and rate control searches.
 
     ``higher_is_better`` says whether raising the value raises quality (JPEG quality) or lowers it
-    (JPEG-XL distance, JPEG-LS NEAR).
+    (JPEG-XL distance, JPEG-LS NEAR).  ``linear`` says that the rate already moves evenly with the value (a
+    knob that is itself a logarithm of the step), so rate control never searches it on a log scale.
     """
 
     name: str
@@ -57,6 +59,7 @@ class Knob:
     higher_is_better: bool = True
     integer: bool = True
     description: str = ""
+    linear: bool = False
 
     def clip(self, value: float) -> float | int:
         value = min(max(value, self.low), self.high)
@@ -191,6 +194,23 @@ class Codec(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} ({self.capabilities()})>"
+
+
+class BundleWeights:
+    """For codecs whose weights are one file of their own bundle (``bundle_name``): available when it is
+    found, and what a file records about it."""
+
+    bundle_name: ClassVar[str]
+
+    @property
+    def available(self) -> bool:
+        return has_weights(self.bundle_name)
+
+    def weights_info(self, fmt: PixelFormat | None = None) -> dict[str, str] | None:
+        try:
+            return find_weights(self.bundle_name).info()
+        except MissingWeightsError:
+            return None
 
 
 _REGISTRY: dict[str, Callable[[], Codec]] = {}

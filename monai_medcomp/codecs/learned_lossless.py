@@ -44,8 +44,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
-from ..weights import Weights, find_weights, has_weights
-from .base import Codec, Knob, PixelFormat, register
+from ..weights import Weights, find_weights
+from .base import BundleWeights, Codec, Knob, PixelFormat, register
 from .causal import CausalContext, clamp
 from .classical import ErrorBoundKnob
 from .context_model import (COEFFICIENT_BITS, LOG_UNIT, PREVIOUS_PLANE, SCALE_FEATURES_2D, SCALE_FEATURES_3D,
@@ -596,7 +596,7 @@ class Chunk:
 
 
 @register
-class LearnedLosslessCodec(ErrorBoundKnob, Codec):
+class LearnedLosslessCodec(ErrorBoundKnob, BundleWeights, Codec):
     """Lossless (or |error| <= max_error) coding of slabs with a learned per-pixel Laplace model and ANS."""
 
     name = "learned-lossless"
@@ -624,16 +624,6 @@ class LearnedLosslessCodec(ErrorBoundKnob, Codec):
         if not isinstance(slab, int) or not 1 <= slab <= MAX_SLAB:
             raise CodecError(f"learned-lossless slab must be an integer from 1 to {MAX_SLAB}, got {slab!r}")
         return slab
-
-    @property
-    def available(self) -> bool:
-        return has_weights(BUNDLE)
-
-    def weights_info(self, fmt: PixelFormat | None = None) -> dict[str, str] | None:
-        try:
-            return find_weights(BUNDLE).info()
-        except MissingWeightsError:
-            return None
 
     def scale_weights(self, sha_prefix: bytes | None = None) -> tuple[ScaleWeights, bytes]:
         """The bundle's scale regression; with ``sha_prefix``, refuse weights other than the recorded ones."""

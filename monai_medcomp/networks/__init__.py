@@ -7,7 +7,8 @@ from .bundle_networks import DownsampledBlockGAN, EncoderGenerator, ResidualBloc
 from .gan import BlockDiscriminator, ResNetGenerator
 from .mlp import AnchoredMLP, CausalPredictorMLP
 from .scale_regression import LaplaceScaleRegression
+from .wavelet_context import WaveletContextModel
 
 __all__ = ["AnchoredMLP", "BlockAutoencoder", "BlockDiscriminator", "CausalPredictorMLP", "ConvAutoencoder",
            "ConvEncoder", "DownsampledBlockGAN", "EncoderGenerator", "LaplaceScaleRegression", "ResNetGenerator",
-           "ResidualAutoencoder", "ResidualBlockAutoencoder", "UpsamplingDecoder"]
+           "ResidualAutoencoder", "ResidualBlockAutoencoder", "UpsamplingDecoder", "WaveletContextModel"]

@@ -39,11 +39,14 @@ def stated(folder: str, codec: str) -> dict:
 
 def example_batch(folder: str) -> tuple[torch.Tensor, tuple[int, ...]]:
     """A batch the bundle's network takes, and the shape of its output: causal contexts (mlp_huffman), integer log
-    scale features of later slices (learned_lossless) or image blocks (the autoencoders and GANs)."""
+    scale features of later slices (learned_lossless), integer context features of wavelet coefficients
+    (learned_lossy) or image blocks (the autoencoders and GANs)."""
     if folder == "mlp_huffman":
         return torch.rand(3, 3, 64), (3, 3)
     if folder == "learned_lossless":
         return torch.randint(0, 137, (3, 16)).float(), (3, 1)
+    if folder == "learned_lossy":
+        return torch.randint(0, 64, (3, 5)).float(), (3, 80)
     blocks = torch.rand(3, 1, 64, 32)
     return blocks, tuple(blocks.shape)
 
@@ -187,7 +190,7 @@ def test_evaluate_config_compares_with_jpeg2000_at_the_same_rate(dataset_dir, tm
 
 
 @pytest.mark.parametrize("folder, budget", [("mlp_huffman", {"epochs": 1}), ("cnn_ae", {"steps": 4}),
-                                            ("learned_lossless", {"steps": 4})])
+                                            ("learned_lossless", {"steps": 4}), ("learned_lossy", {})])
 def test_train_config_writes_weights_that_load_into_the_network(folder, budget, dataset_dir, tmp_path):
     run_config(folder, "train.json", dataset_dir=str(dataset_dir), output_dir=str(tmp_path / "trained"), budget=budget)
     weights = tmp_path / "trained" / "models" / "model.pt"
@@ -201,6 +204,9 @@ def test_train_config_writes_weights_that_load_into_the_network(folder, budget, 
         assert not network.linear_layers(1)[-1].weight.any()
     elif folder == "learned_lossless":  # both regressions moved from zero: the 10-slice image has later slices
         assert network.scale_first[:-1].any() and network.scale_later[:-1].any()
+    elif folder == "learned_lossy":  # every level group of the 64x64 slices was fitted; each class has a distribution
+        assert all(network.weights[group].any() for group in range(3))
+        assert torch.allclose(network.tables.sum(dim=1), torch.ones(network.tables.shape[0], dtype=torch.float64))
     else:  # the latent prior of the optional entropy coding: one smoothed histogram per latent channel
         assert state["prior"].shape == (1, 2, PRIOR_BINS) and bool((state["prior"] >= 1).all())
     before = weights.read_bytes()
