@@ -1,12 +1,14 @@
 """The learned context model of ``learned-lossy``: which distribution each quantised wavelet coefficient gets.
 
 A coefficient's magnitude is coded as a *token* (JPEG XL's hybrid integer: 0..15 directly, larger values
-as their bit length and next bit, the remaining low bits sent raw), its sign raw.  The token's
+as their bit length and next bit, the remaining low bits sent raw); its sign is sent raw, or, where a
+plane predicts its signed indices (:class:`Prediction`), in a context of that prediction.  The token's
 distribution is one of :data:`NUM_CLASSES` learned tables, picked by the coefficient's *activity*: a
 learned weighted sum of magnitudes already decoded around it (parent band, sibling bands of the same
 level, and inside its own band the neighbours of earlier phases).  Each band is coded in three phases,
 the 2 x 2 polyphase components (even, even), then (odd, odd), then the rest, so that every phase is
-decoded at once with NumPy while later phases still see their four nearest neighbours.
+decoded at once with NumPy while later phases still see their four nearest neighbours.  The weights
+are learned on the training pool; a plane may bring its own (:func:`fit_group_weights`).
 
 Everything that selects a distribution is integer arithmetic on integers (magnitudes, Q8 weights,
 integer class thresholds): encoder and decoder pick the same tables on any machine.
@@ -36,7 +38,7 @@ PREDICTION_ROUNDING = 0  # Q8: predictions are truncated towards zero (round up 
 SIGN_CONTEXTS = SIGN_MAGNITUDES * SIGN_REMAINDERS
 WEIGHT_SCALE = 256  # activity weights are Q8
 CLASSES_PER_OCTAVE = 8
-# Activity thresholds (Q8) between classes: class c holds activities about 2^(c/4) - 1 magnitudes.
+# Activity thresholds (Q8) between classes: class c holds activities of about 2^(c / CLASSES_PER_OCTAVE) - 1.
 CLASS_THRESHOLDS = np.array([round((2 ** (c / CLASSES_PER_OCTAVE) - 1) * WEIGHT_SCALE)
                              for c in range(1, NUM_CLASSES)], dtype=np.int64)
 
