@@ -108,11 +108,7 @@ class RateSearch:
 
     def value(self, position: float) -> float | int:
         knob = self.codec.knob
-        span = search_range(self.codec)
-        fraction = position if knob.higher_is_better else 1.0 - position
-        if span.log:
-            return knob.clip(span.low * (span.high / span.low) ** fraction)
-        return knob.clip(span.low + fraction * (span.high - span.low))
+        return knob.clip(search_range(self.codec).at(position if knob.higher_is_better else 1.0 - position))
 
     def trial(self, position: float) -> None:
         value = self.value(position)

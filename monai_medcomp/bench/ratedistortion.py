@@ -38,6 +38,12 @@ class SweepRange:
     high: float
     log: bool = True
 
+    def at(self, fraction: float) -> float:
+        """The value ``fraction`` of the way from ``low`` to ``high``, on the range's own scale."""
+        if self.log:
+            return self.low * (self.high / self.low) ** fraction
+        return self.low + fraction * (self.high - self.low)
+
 
 # The classical codecs' knobs span far more than is useful (NEAR up to 255, a JPEG 2000 target of
 # 24 bpp): these ranges go from about 0.02 bpp to near-lossless on 8- to 16-bit images, measured on

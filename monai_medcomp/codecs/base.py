@@ -20,12 +20,13 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from ..errors import CodecError, MissingWeightsError, UnknownCodecError, UnsupportedDataError
-from ..weights import find_weights, has_weights
+from ..weights import Weights, find_weights, has_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,10 +197,14 @@ class Codec(abc.ABC):
         return f"<{type(self).__name__} {self.name!r} ({self.capabilities()})>"
 
 
+Loaded = TypeVar("Loaded")
+
+
 class BundleWeights:
     """For codecs whose weights are one file of their own bundle (``bundle_name``): available when it is
     found, and what a file records about it."""
 
+    name: ClassVar[str]
     bundle_name: ClassVar[str]
 
     @property
@@ -211,6 +216,18 @@ class BundleWeights:
             return find_weights(self.bundle_name).info()
         except MissingWeightsError:
             return None
+
+    def loaded_weights(self, parse: Callable[[Any, Path], Loaded], sha_prefix: bytes | None = None
+                       ) -> tuple[Loaded, Weights]:
+        """The bundle's weights, found and ``parse``d (state, path) once per codec object; with ``sha_prefix``
+        (what a file recorded), weights other than those are refused, naming both."""
+        loaded = getattr(self, "_loaded_weights", None)
+        if loaded is None:
+            found = find_weights(self.bundle_name)
+            loaded = self._loaded_weights = (parse(found.state(), found.path), found)
+        if sha_prefix is not None:
+            loaded[1].expect(sha_prefix, self.name)
+        return loaded
 
 
 _REGISTRY: dict[str, Callable[[], Codec]] = {}

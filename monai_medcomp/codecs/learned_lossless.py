@@ -44,7 +44,6 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
-from ..weights import Weights, find_weights
 from .base import BundleWeights, Codec, Knob, PixelFormat, register
 from .causal import CausalContext, clamp
 from .classical import ErrorBoundKnob
@@ -595,6 +594,19 @@ class Chunk:
                    chunk_context(version, context_size))
 
 
+def scale_weights_from(state: Any, path: Any) -> ScaleWeights:
+    """The two scale regressions of a ``learned_lossless`` state dict, or an error naming the file."""
+    try:
+        first, later = (state[key].numpy().astype(np.int64) for key in ("scale_first", "scale_later"))
+    except (KeyError, AttributeError, TypeError):
+        first = later = np.zeros(0, dtype=np.int64)
+    if first.shape != (SCALE_FEATURES_2D + 1,) or later.shape != (SCALE_FEATURES_3D + 1,):
+        raise MissingWeightsError(f"the {BUNDLE} weights at {path} do not fit this codec version "
+                                  f"(expected scale_first and scale_later of {SCALE_FEATURES_2D + 1} and "
+                                  f"{SCALE_FEATURES_3D + 1} values)")
+    return ScaleWeights(first, later)
+
+
 @register
 class LearnedLosslessCodec(ErrorBoundKnob, BundleWeights, Codec):
     """Lossless (or |error| <= max_error) coding of slabs with a learned per-pixel Laplace model and ANS."""
@@ -607,9 +619,6 @@ class LearnedLosslessCodec(ErrorBoundKnob, BundleWeights, Codec):
                 description="largest allowed |error| per pixel; 0 is lossless")
     description = ("lossless / near-lossless: least-squares context prediction with inter-slice context, "
                    "learned scale classes (Laplace or Gaussian), ANS (constriction)")
-
-    def __init__(self) -> None:
-        self._weights: tuple[ScaleWeights, Weights] | None = None
 
     @property
     def version(self) -> str:
@@ -627,21 +636,7 @@ class LearnedLosslessCodec(ErrorBoundKnob, BundleWeights, Codec):
 
     def scale_weights(self, sha_prefix: bytes | None = None) -> tuple[ScaleWeights, bytes]:
         """The bundle's scale regression; with ``sha_prefix``, refuse weights other than the recorded ones."""
-        if self._weights is None:
-            found = find_weights(BUNDLE)
-            state = found.state()
-            try:
-                first, later = (state[key].numpy().astype(np.int64) for key in ("scale_first", "scale_later"))
-            except (KeyError, AttributeError, TypeError):
-                first = later = np.zeros(0, dtype=np.int64)
-            if first.shape != (SCALE_FEATURES_2D + 1,) or later.shape != (SCALE_FEATURES_3D + 1,):
-                raise MissingWeightsError(f"the {BUNDLE} weights at {found.path} do not fit this codec version "
-                                          f"(expected scale_first and scale_later of {SCALE_FEATURES_2D + 1} and "
-                                          f"{SCALE_FEATURES_3D + 1} values)")
-            self._weights = (ScaleWeights(first, later), found)
-        scale, found = self._weights
-        if sha_prefix is not None:
-            found.expect(sha_prefix, self.name)
+        scale, found = self.loaded_weights(scale_weights_from, sha_prefix)
         return scale, bytes.fromhex(found.sha256)[:SHA_PREFIX]
 
     def encode(self, slab: np.ndarray, fmt: PixelFormat, params: dict[str, Any]) -> bytes:

@@ -40,13 +40,12 @@ import importlib.metadata
 import math
 import struct
 import zlib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import constriction
 import numpy as np
 
 from ..errors import CodecError, MissingWeightsError, UnsupportedDataError
-from ..weights import Weights, find_weights
 from . import wavelet
 from .base import BundleWeights, Codec, Knob, PixelFormat, register
 from .wavelet_context import (FEATURES, LEVEL_GROUPS, NUM_CLASSES, NUM_TOKENS, ORIENTATIONS, PHASES,
@@ -65,7 +64,8 @@ OFFSETS = range(-24, 24)  # class offsets the encoder may choose per band and ph
 LAGRANGE = 0.12  # squared error (in steps) one bit is worth: about 2 ln 2 / 12, the high-rate slope
 SIGN_PRIOR_COUNT = 2.0  # signs each side of a sign context before the chunk's own count
 PRIOR_COUNT = 256.0  # symbols the learned table of a class is worth against the chunk's own counts
-IMAGE_WEIGHT_SCALE = 64  # a plane's own activity weights are stored as Q6 int8
+IMAGE_WEIGHT_SCALE = 64  # a plane's own weights are stored as Q6 int8
+_STORED_UNIT = WEIGHT_SCALE // IMAGE_WEIGHT_SCALE  # a stored weight's unit, in Q8
 _HEAD = struct.Struct("<BBBBd8s")
 _U32 = struct.Struct("<I")
 # JPEG 2000's irreversible colour transform (ITU-T T.800 Annex G) and its inverse
@@ -87,7 +87,7 @@ class ContextModel:
     tables: np.ndarray  # (NUM_CLASSES, NUM_TOKENS) float64, rows sum to 1
 
     @classmethod
-    def from_state(cls, state: Any, where: str) -> "ContextModel":
+    def from_state(cls, state: Any, where: Any) -> "ContextModel":
         try:
             weights = state["weights"].numpy().astype(np.int64)
             tables = state["tables"].numpy().astype(np.float64)
@@ -123,6 +123,9 @@ class AdaptiveTables:
     def probabilities(self, table: int) -> np.ndarray:
         return self.prior[table] + self.counts[table]
 
+    def sign_probabilities(self, context: int) -> np.ndarray:
+        return self.sign_counts[context].copy()
+
     def cost(self) -> np.ndarray:
         """Bits of each token under each class now, (NUM_CLASSES, NUM_TOKENS)."""
         frequencies = self.prior + self.counts
@@ -144,17 +147,19 @@ class SymbolWriter:
         self.tables = AdaptiveTables(model)
         self._ops: list[tuple[Any, np.ndarray, np.ndarray | None]] = []
 
+    def _grouped(self, symbols: np.ndarray, groups: np.ndarray, probabilities: Callable[[int], np.ndarray]) -> None:
+        """Each group's symbols under the categorical distribution ``probabilities(group)``, groups in order."""
+        for group in np.unique(groups):
+            model = constriction.stream.model.Categorical(probabilities(int(group)), perfect=False)
+            self._ops.append((model, symbols[groups == group].astype(np.int32), None))
+
     def tokens(self, tokens: np.ndarray, classes: np.ndarray) -> None:
-        for table in np.unique(classes):
-            model = constriction.stream.model.Categorical(self.tables.probabilities(int(table)), perfect=False)
-            self._ops.append((model, tokens[classes == table].astype(np.int32), None))
+        self._grouped(tokens, classes, self.tables.probabilities)
         self.tables.update(classes, tokens)
 
     def signs(self, negative: np.ndarray, contexts: np.ndarray) -> None:
         """Signs (1: negative) coded with the chunk's adaptive sign counts of their contexts."""
-        for context in np.unique(contexts):
-            model = constriction.stream.model.Categorical(self.tables.sign_counts[context].copy(), perfect=False)
-            self._ops.append((model, negative[contexts == context].astype(np.int32), None))
+        self._grouped(negative, contexts, self.tables.sign_probabilities)
         self.tables.update_signs(contexts, negative)
 
     def raw(self, values: np.ndarray, bits: np.ndarray) -> None:
@@ -187,21 +192,21 @@ class SymbolReader:
         self.tables = AdaptiveTables(model)
         self._decoder = constriction.stream.stack.AnsCoder(np.frombuffer(words, "<u4").astype(np.uint32))
 
-    def tokens(self, classes: np.ndarray) -> np.ndarray:
-        out = np.zeros(classes.shape, dtype=np.int64)
-        for table in np.unique(classes):
-            where = classes == table
-            model = constriction.stream.model.Categorical(self.tables.probabilities(int(table)), perfect=False)
+    def _grouped(self, groups: np.ndarray, probabilities: Callable[[int], np.ndarray]) -> np.ndarray:
+        out = np.zeros(groups.shape, dtype=np.int64)
+        for group in np.unique(groups):
+            where = groups == group
+            model = constriction.stream.model.Categorical(probabilities(int(group)), perfect=False)
             out[where] = self._decoder.decode(model, int(where.sum()))
+        return out
+
+    def tokens(self, classes: np.ndarray) -> np.ndarray:
+        out = self._grouped(classes, self.tables.probabilities)
         self.tables.update(classes, out)
         return out
 
     def signs(self, contexts: np.ndarray) -> np.ndarray:
-        out = np.zeros(contexts.shape, dtype=np.int64)
-        for context in np.unique(contexts):
-            where = contexts == context
-            model = constriction.stream.model.Categorical(self.tables.sign_counts[context].copy(), perfect=False)
-            out[where] = self._decoder.decode(model, int(where.sum()))
+        out = self._grouped(contexts, self.tables.sign_probabilities)
         self.tables.update_signs(contexts, out)
         return out
 
@@ -292,17 +297,23 @@ class QuantisedPlane:
     def of(cls, plane: np.ndarray, step: float) -> "QuantisedPlane":
         levels = wavelet.levels_for(plane.shape)
         approximation, details = wavelet.forward(plane, levels)
-        scaled = [[band / (step / wavelet.band_norm(levels - index, o)) for o, band in enumerate(bands)]
+        scaled = [[values / band_step(step, levels, index, band) for band, values in enumerate(bands)]
                   for index, bands in enumerate(details)]
         return cls(quantise(approximation, step / wavelet.approximation_norm(levels), 0.5),
-                   [[quantise(band, 1.0) for band in bands] for bands in scaled], scaled)
+                   [[quantise(values, 1.0) for values in bands] for bands in scaled], scaled)
 
     def reconstruct(self, step: float) -> np.ndarray:
         levels = self.levels
         approximation = self.approximation * (step / wavelet.approximation_norm(levels))
-        details = [tuple(dequantise(band, step / wavelet.band_norm(levels - index, o)) for o, band in enumerate(bands))
+        details = [tuple(dequantise(values, band_step(step, levels, index, band)) for band, values in enumerate(bands))
                    for index, bands in enumerate(self.details)]
         return wavelet.inverse(approximation, details)  # type: ignore[arg-type]
+
+
+def band_step(step: float, levels: int, index: int, band: int) -> float:
+    """The quantiser step of detail ``band`` of level ``index`` (coarsest first): every band's error costs the same
+    in the image."""
+    return step / wavelet.band_norm(levels - index, band)
 
 
 def band_order(levels: int) -> list[tuple[int, int]]:
@@ -382,8 +393,7 @@ def prediction_samples(samples: list[PassSample]) -> Samples:
 
 def stored_weights(weights: np.ndarray) -> np.ndarray:
     """Q8 weights as a chunk stores them: rounded to Q6 int8 (and scaled back to Q8)."""
-    step = WEIGHT_SCALE // IMAGE_WEIGHT_SCALE
-    return np.clip(np.round(weights / step), -128, 127).astype(np.int64) * step
+    return np.clip(np.round(weights / _STORED_UNIT), -128, 127).astype(np.int64) * _STORED_UNIT
 
 
 @dataclasses.dataclass
@@ -444,7 +454,7 @@ class PlaneSide:
     def to_bytes(self) -> bytes:
         flags = ((self.model.activity is not None) | (self.model.predictor is not None) << 1
                  | (self.model.predictor is not None and not self.model.subtract) << 2)
-        stored = [(w // (WEIGHT_SCALE // IMAGE_WEIGHT_SCALE)).astype(np.int8).tobytes()
+        stored = [(w // _STORED_UNIT).astype(np.int8).tobytes()
                   for w in (self.model.activity, self.model.predictor) if w is not None]
         return bytes([self.table, flags]) + b"".join(stored) + np.array(self.offsets, dtype=np.int8).tobytes()
 
@@ -458,7 +468,7 @@ class PlaneSide:
         def weights(count: int) -> np.ndarray:
             shape = (LEVEL_GROUPS, ORIENTATIONS, PHASES, count)
             stored = np.frombuffer(take(int(np.prod(shape))), dtype=np.int8).astype(np.int64).reshape(shape)
-            return stored * (WEIGHT_SCALE // IMAGE_WEIGHT_SCALE)
+            return stored * _STORED_UNIT
 
         table, flags = take(2)
         position += 2
@@ -511,12 +521,13 @@ def encode_plane(writer: SymbolWriter, plane: QuantisedPlane) -> PlaneSide:
             classes = activity_classes(context.features(magnitudes, phase, mask), activity[group])
             prediction = model.prediction(context.signed_features(values, phase, mask), group)
             rounded = 0 if prediction is None else prediction.rounded
-            offset, _ = offset_bits(classes, to_tokens(np.abs(values[mask] - rounded))[0], writer.tables.cost())
+            cost = writer.tables.cost()
+            offset, _ = offset_bits(classes, to_tokens(np.abs(values[mask] - rounded))[0], cost)
             side.offsets.append(offset)
             classes = np.clip(classes + offset, 0, NUM_CLASSES - 1)
             if plane.scaled is not None:
                 values[mask] = rate_distortion_choice(plane.scaled[index][band][mask], values[mask], rounded,
-                                                      classes, writer.tables.cost())
+                                                      classes, cost)
                 magnitudes[mask] = np.abs(values[mask])
             write_magnitudes(writer, values[mask] - rounded, classes, prediction)
     return side
@@ -525,7 +536,7 @@ def encode_plane(writer: SymbolWriter, plane: QuantisedPlane) -> PlaneSide:
 def decode_plane(reader: SymbolReader, shape: tuple[int, int], levels: int, side: PlaneSide) -> QuantisedPlane:
     activity = reader.model.weights if side.model.activity is None else side.model.activity
     offsets = iter(side.offsets)
-    approximation_shape, detail_shapes = band_shapes(shape, levels)
+    approximation_shape, detail_shapes = wavelet.band_shapes(shape, levels)
     size = approximation_shape[0] * approximation_shape[1]
     residual = read_magnitudes(reader, np.full(size, side.table))
     details: list[list[np.ndarray]] = [[np.zeros(s, dtype=np.int64) for s in level] for level in detail_shapes]
@@ -542,17 +553,6 @@ def decode_plane(reader: SymbolReader, shape: tuple[int, int], levels: int, side
                 values[mask] += prediction.rounded
             magnitudes[mask] = np.abs(values[mask])
     return QuantisedPlane(approximation_from_residual(residual.reshape(approximation_shape)), details)
-
-
-def band_shapes(shape: tuple[int, int], levels: int) -> tuple[tuple[int, int], list[list[tuple[int, int]]]]:
-    """The approximation's shape and each level's (LH, HL, HH) shapes, coarsest first, without transforming."""
-    rows, cols = shape
-    levels_out = []
-    for _ in range(levels):
-        low_rows, high_rows, low_cols, high_cols = (rows + 1) // 2, rows // 2, (cols + 1) // 2, cols // 2
-        levels_out.append([(low_rows, high_cols), (high_rows, low_cols), (high_rows, high_cols)])
-        rows, cols = low_rows, low_cols
-    return (rows, cols), levels_out[::-1]
 
 
 # --- pixels in and out ----------------------------------------------------------------------------------------
@@ -597,9 +597,6 @@ class LearnedLossyCodec(BundleWeights, Codec):
     description = ("lossy: CDF 9/7 wavelet, dead-zone quantiser, learned context model of the coefficients "
                    "(activity classes and token tables from the training pool), ANS (constriction)")
 
-    def __init__(self) -> None:
-        self._model: tuple[ContextModel, Weights] | None = None
-
     @property
     def version(self) -> str:
         return f"chunk {CHUNK_VERSION}, constriction {importlib.metadata.version('constriction')}"
@@ -609,12 +606,7 @@ class LearnedLossyCodec(BundleWeights, Codec):
 
     def context_model(self, sha_prefix: bytes | None = None) -> tuple[ContextModel, bytes]:
         """The bundle's context model; with ``sha_prefix``, refuse weights other than the recorded ones."""
-        if self._model is None:
-            found = find_weights(BUNDLE)
-            self._model = (ContextModel.from_state(found.state(), str(found.path)), found)
-        model, found = self._model
-        if sha_prefix is not None:
-            found.expect(sha_prefix, self.name)
+        model, found = self.loaded_weights(ContextModel.from_state, sha_prefix)
         return model, bytes.fromhex(found.sha256)[:SHA_PREFIX]
 
     def encode(self, slab: np.ndarray, fmt: PixelFormat, params: dict[str, Any]) -> bytes:

@@ -122,6 +122,18 @@ def inverse(approximation: np.ndarray, details: list[Bands]) -> np.ndarray:
     return image
 
 
+def band_shapes(shape: tuple[int, int], levels: int) -> tuple[tuple[int, int], list[list[tuple[int, int]]]]:
+    """The approximation's shape and each level's (LH, HL, HH) shapes, coarsest first, as :func:`forward`
+    gives them, without transforming (what a decoder allocates)."""
+    rows, cols = shape
+    levels_out = []
+    for _ in range(levels):
+        low_rows, high_rows, low_cols, high_cols = (rows + 1) // 2, rows // 2, (cols + 1) // 2, cols // 2
+        levels_out.append([(low_rows, high_cols), (high_rows, low_cols), (high_rows, high_cols)])
+        rows, cols = low_rows, low_cols
+    return (rows, cols), levels_out[::-1]
+
+
 def band_norm(level: int, band: int) -> float:
     """Synthesis norm of detail ``band`` (0 LH, 1 HL, 2 HH) at ``level`` (1 = finest)."""
     return SYNTHESIS_NORMS[level - 1][band]

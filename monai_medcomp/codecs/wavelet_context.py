@@ -34,7 +34,6 @@ LEVEL_GROUPS = 3  # finest level, second level, all coarser levels
 FEATURES = 5  # neighbours of earlier phases, parent, parent 3 x 3, siblings, bias
 SIGNED_FEATURES = 3  # the two opposite pairs of earlier-phase neighbours, parent
 SIGN_MAGNITUDES, SIGN_REMAINDERS = 3, 8
-PREDICTION_ROUNDING = 0  # Q8: predictions are truncated towards zero (round up from |x| = 1 - this / 256)
 SIGN_CONTEXTS = SIGN_MAGNITUDES * SIGN_REMAINDERS
 WEIGHT_SCALE = 256  # activity weights are Q8
 CLASSES_PER_OCTAVE = 8
@@ -149,7 +148,6 @@ class BandContext:
         ones = np.ones(int(mask.sum()), dtype=np.int64)
         return np.stack([near[mask], self.parent[mask], self.parent_box[mask], self.siblings[mask], ones])
 
-
     def signed_features(self, values: np.ndarray, phase: int, mask: np.ndarray) -> np.ndarray:
         """Integer features (SIGNED_FEATURES, n) that predict the signed index: the sums of the two opposite
         pairs of earlier-phase neighbours, and the parent."""
@@ -170,14 +168,15 @@ class Prediction:
 
     @classmethod
     def of(cls, features: np.ndarray, weights: np.ndarray, subtract: bool = True) -> "Prediction":
-        """The prediction; with ``subtract`` False it only informs the signs (nothing is subtracted)."""
+        """The prediction, truncated towards zero (a weak one then costs nothing); with ``subtract`` False it only
+        informs the signs (nothing is subtracted)."""
         fixed = weights.astype(np.int64) @ features
-        rounded = np.sign(fixed) * ((np.abs(fixed) + PREDICTION_ROUNDING) >> 8) if subtract else np.zeros_like(fixed)
+        rounded = np.sign(fixed) * (np.abs(fixed) >> 8) if subtract else np.zeros_like(fixed)
         return cls(rounded, fixed - (rounded << 8))
 
     def sign_contexts(self, magnitudes: np.ndarray) -> np.ndarray:
         """Context of each non-zero residual's sign: its magnitude (1, 2, more) and its remainder's eighth."""
-        span = 2 * (WEIGHT_SCALE - PREDICTION_ROUNDING)
+        span = 2 * WEIGHT_SCALE  # a truncated prediction's remainder lies within one unit either side
         eighth = np.clip(((self.remainder + span // 2) * SIGN_REMAINDERS) // span, 0, SIGN_REMAINDERS - 1)
         return (np.clip(magnitudes, 1, SIGN_MAGNITUDES) - 1) * SIGN_REMAINDERS + eighth
 

@@ -68,34 +68,33 @@ def geometric_tables() -> np.ndarray:
     return tables / tables.sum(axis=1, keepdims=True)
 
 
-def fit_tables(samples: dict[Group, list[tuple[np.ndarray, np.ndarray]]], weights: np.ndarray) -> np.ndarray:
+def token_counts(samples: dict[Group, list[tuple[np.ndarray, np.ndarray]]], weights: np.ndarray) -> np.ndarray:
+    """How often each token falls in each activity class over the samples, (NUM_CLASSES, NUM_TOKENS)."""
     counts = np.zeros((NUM_CLASSES, NUM_TOKENS))
     for group, parts in samples.items():
         for features, magnitudes in parts:
-            classes = activity_classes(features, weights[group])
-            np.add.at(counts, (classes, to_tokens(magnitudes)[0]), 1)
-    tables = counts + PRIOR_WEIGHT * geometric_tables()
-    return tables / tables.sum(axis=1, keepdims=True)
+            np.add.at(counts, (activity_classes(features, weights[group]), to_tokens(magnitudes)[0]), 1)
+    return counts
 
 
 def fit(images: Iterable[tuple[str, Volume]] | None = None) -> tuple[ContextModel, dict]:
     started = time.time()
     samples: dict[Group, list[tuple[np.ndarray, np.ndarray]]] = {}
     labels: list[str] = []
-    coefficients = 0
     for label, plane, bits in pool_planes(pool_volumes() if images is None else images):
         if label not in labels:
             labels.append(label)
         for quality in QUALITIES:
-            for group, parts in activity_samples(pass_samples(QuantisedPlane.of(plane, step_for(quality, bits)))).items():
+            passes = pass_samples(QuantisedPlane.of(plane, step_for(quality, bits)))
+            for group, parts in activity_samples(passes).items():
                 samples.setdefault(group, []).extend(parts)
-                coefficients += sum(magnitudes.size for _, magnitudes in parts)
     weights = fit_group_weights(samples)
-    model = ContextModel(weights, fit_tables(samples, weights))
-    bits = sum(model.cost()[activity_classes(f, weights[g]), to_tokens(m)[0]].sum()
-               for g, parts in samples.items() for f, m in parts)
+    counts = token_counts(samples, weights)
+    tables = counts + PRIOR_WEIGHT * geometric_tables()
+    model = ContextModel(weights, tables / tables.sum(axis=1, keepdims=True))
+    coefficients = int(counts.sum())
     summary = {"images": labels, "qualities": list(QUALITIES), "coefficients": coefficients,
-               "token_bits_per_coefficient": round(float(bits) / max(coefficients, 1), 4),
+               "token_bits_per_coefficient": round(float((counts * model.cost()).sum()) / max(coefficients, 1), 4),
                "seconds": round(time.time() - started, 1)}
     return model, summary
 
