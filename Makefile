@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 EXTRAS ?= test,itk,slicer,notebook,train
 
-.PHONY: demo test install bench browser bundles clean-venv
+.PHONY: demo test install bench browser bundles clean-venv slicer-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,19 @@ demo: install
 browser:
 	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update && apt-get install -y chromium)
 
-test: install browser
+# The Python packages Slicer 5.10.0 ships, at its versions (tests/slicer/slicer-5.10-packages.txt), in a folder of
+# their own: tests/slicer/test_install.py puts it first on PYTHONPATH to run the Slicer module's tests against them.
+SLICER_PACKAGES := build/slicer-5.10-packages
+SLICER_PINS := tests/slicer/slicer-5.10-packages.txt
+
+$(SLICER_PACKAGES)/.installed: $(SLICER_PINS) | $(BIN)/python
+	rm -rf $(SLICER_PACKAGES)
+	$(BIN)/python -m pip install --no-deps --target $(SLICER_PACKAGES) -r $(SLICER_PINS)
+	touch $@
+
+slicer-packages: $(SLICER_PACKAGES)/.installed
+
+test: install browser slicer-packages
 	$(BIN)/python -m pytest tests
 
 bench: install

@@ -50,7 +50,7 @@ setup(
         "numpy>=1.24",
         "torch>=2.2",
         "monai>=1.4",
-        "imagecodecs>=2024.9.22",
+        "imagecodecs>=2026.1.1",  # htj2k_encode
         "tifffile>=2023.7.10",
         "pyjpegls>=1.4",
         "pydicom>=3.0",
@@ -58,7 +58,7 @@ setup(
         "pylibjpeg>=2.0",
         "pylibjpeg-libjpeg>=2.1",
         "pylibjpeg-openjpeg>=2.0",
-        "nibabel>=5.0",
+        "nibabel>=5.3",  # Nifti1Extension.code
         "constriction>=0.4",
         "safetensors>=0.4",
         "tqdm>=4.60",

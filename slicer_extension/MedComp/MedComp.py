@@ -1,7 +1,8 @@
 """MedComp: compress a loaded volume slice by slice with any MedComp codec, see what it cost, read and write .mcz.
 
 The classes here only wire Slicer's widgets, dialogs and dependency installation to ``MedCompLib``,
-which holds the logic and runs (and is tested) without the GUI.
+which holds the logic and runs (and is tested) without the GUI.  The rules of Slicer's own code this
+file relies on are listed, with their source, in the project's ``tests/slicer/test_slicer_rules.py``.
 """
 
 import importlib.util
@@ -22,11 +23,13 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from MedCompLib import install
 from MedCompLib.mczio import DEFAULT_WRITE_CODEC, FILE_TYPE, MczFileReader, MczFileWriter
 
 TARGET_CHOICES = ["codec default", "quality", "bpp", "psnr", "max_error"]  # MedCompLib.logic.TARGET_CHOICES
 DEVICE_CHOICES = ["auto", "cpu", "cuda"]
 WRITE_CODEC_SETTING = "MedComp/WriteCodec"
+MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 #
@@ -39,24 +42,48 @@ def dependenciesPresent() -> bool:
     return importlib.util.find_spec("monai_medcomp") is not None
 
 
+def reportFailure(title: str, message: str) -> None:
+    """An error box for the user (only the log in --testing mode, where nobody can close a box)."""
+    logging.error("%s %s", title, message)
+    if not slicer.app.testingEnabled():
+        slicer.util.errorDisplay(f"{title}\n\n{message}")
+
+
 def ensureDependencies() -> bool:
-    """Install PyTorch (through the PyTorch extension) and the MedComp library when missing; True when ready."""
+    """Install what MedComp needs when it is missing; True when the library can be imported.
+
+    PyTorch comes from the PyTorch extension only; the library from this extension's own files; its
+    other packages from the package index, never replacing what Slicer already has.  In --testing mode
+    nothing is asked and nothing is downloaded.
+    """
     if dependenciesPresent():
         return True
-    if not slicer.util.confirmOkCancelDisplay(
-            "MedComp needs PyTorch and the monai_medcomp library. Install them now? This may take a few minutes."):
+    testing = slicer.app.testingEnabled()
+    try:
+        reason = install.unsupported_python_reason()
+        if reason:
+            raise install.InstallError(reason)
+        if not testing and not slicer.util.confirmOkCancelDisplay(
+                "MedComp needs PyTorch (from the PyTorch extension) and its own library with a few packages "
+                "(imagecodecs, constriction, ...). Install them now? This may take a few minutes."):
+            return False
+        with slicer.util.displayPythonShell(not testing):
+            install.ensure_torch(offline=testing)
+            install.run_install(slicer.util.pip_install, MODULE_DIR, offline=testing)
+    except install.InstallError as error:
+        reportFailure("MedComp is not ready.", str(error))
         return False
-    import PyTorchUtils
-
-    torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-    if not torchLogic.torchInstalled() and torchLogic.installTorch(askConfirmation=False) is None:
-        slicer.util.errorDisplay("PyTorch could not be installed; see the PyTorch Utils module.")
-        return False
-    requirements = os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt")
-    with slicer.util.displayPythonShell():
-        slicer.util.pip_install(["-r", requirements])
     importlib.invalidate_caches()
-    return dependenciesPresent()
+    if not dependenciesPresent():
+        reportFailure("MedComp is not ready.", "the installation ended, but monai_medcomp still cannot be imported; "
+                      "restart Slicer and try again")
+        return False
+    return True
+
+
+def savedWriteCodec() -> str:
+    """The codec the .mcz writer uses: the last one applied in the module (lossless JPEG-LS until then)."""
+    return str(slicer.app.settings().value(WRITE_CODEC_SETTING, DEFAULT_WRITE_CODEC))
 
 
 #
@@ -80,6 +107,22 @@ there is one), shows the reconstruction beside the original with its error map a
         self.parent.acknowledgementText = """
 Built on MONAI, PyTorch, imagecodecs and pydicom.
 """
+        slicer.app.connect("startupCompleted()", observeSceneImports)
+
+
+def observeSceneImports() -> None:
+    """Fill the .mcz volumes of every scene opened from now on (Slicer's storage node cannot read them)."""
+    slicer.mrmlScene.AddObserver(slicer.mrmlScene.EndImportEvent, onSceneImported)
+
+
+def onSceneImported(caller, event) -> None:
+    if not dependenciesPresent():
+        return  # nothing to fill unless a .mcz was saved, which needed the library
+    from MedCompLib.mczio import load_mcz_volumes
+
+    failures = load_mcz_volumes(slicer.mrmlScene)
+    if failures:
+        reportFailure("MedComp could not load every .mcz volume of the scene.", "\n".join(failures))
 
 
 #
@@ -94,7 +137,7 @@ class MedCompFileReader(MczFileReader):
 
 class MedCompFileWriter(MczFileWriter):
     def __init__(self, parent):
-        MczFileWriter.__init__(self, parent, codec=slicer.app.settings().value(WRITE_CODEC_SETTING, DEFAULT_WRITE_CODEC))
+        MczFileWriter.__init__(self, parent, codec=savedWriteCodec)
 
     def write(self, properties):
         return ensureDependencies() and MczFileWriter.write(self, properties)
@@ -107,12 +150,15 @@ class MedCompFileWriter(MczFileWriter):
 
 @parameterNodeWrapper
 class MedCompParameterNode:
-    """What the panel shows: input, codec and target, device and batch size, and the output nodes."""
+    """What the panel shows: input, codec and target, device and batch size, and the output nodes.
+
+    ``codec`` is bound to its combo box by hand: its items come from the codec registry, with tooltips.
+    """
 
     inputVolume: vtkMRMLScalarVolumeNode
     codec: str = "jpegls"
     target: Annotated[str, Choice(TARGET_CHOICES)] = "codec default"
-    targetValue: float = 40.0
+    targetValue: Annotated[float, WithinRange(0.0, 100000.0)] = 40.0
     device: Annotated[str, Choice(DEVICE_CHOICES)] = "auto"
     batchSize: Annotated[int, WithinRange(1, 1024)] = 16
     computeSsim: bool = True
@@ -134,6 +180,8 @@ class MedCompWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._lastOutcome = None
+        self._running = False
+        self._stopRequested = False
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -148,7 +196,7 @@ class MedCompWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.saveButton.connect("clicked(bool)", self.onSaveButton)
         self.ui.installButton.connect("clicked(bool)", self.onInstallButton)
-        self.ui.codecComboBox.connect("currentTextChanged(QString)", self._checkCanApply)
+        self.ui.codecComboBox.connect("currentIndexChanged(int)", self.onCodecChosen)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -161,9 +209,10 @@ class MedCompWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self._stopRequested = self._running  # a run under way stops at its next slice and adds nothing
         self.setParameterNode(None)
         self._lastOutcome = None
 
@@ -182,33 +231,48 @@ class MedCompWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, inputParameterNode: Optional[MedCompParameterNode]) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self._checkCanApply()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            self._updateGui()
 
     def _fillCodecList(self) -> None:
         """The registry's codecs, each with what it can do; filled once the library is installed."""
+        self.ui.installButton.visible = not dependenciesPresent()
         if self.ui.codecComboBox.count or not dependenciesPresent():
-            self.ui.installButton.visible = not dependenciesPresent()
             return
-        self.ui.installButton.visible = False
+        wasBlocked = self.ui.codecComboBox.blockSignals(True)
         for name, capabilities, available in self.logic.codecs():
             self.ui.codecComboBox.addItem(name)
             index = self.ui.codecComboBox.count - 1
             note = capabilities if available else f"{capabilities}; not available here (weights or library missing)"
             self.ui.codecComboBox.setItemData(index, note, qt.Qt.ToolTipRole)
+        self.ui.codecComboBox.blockSignals(wasBlocked)
 
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        """Apply is enabled only for an input volume and a codec that can run here; the tooltip says why not."""
+    def onCodecChosen(self, index: int) -> None:
+        if self._parameterNode and index >= 0:
+            self._parameterNode.codec = self.ui.codecComboBox.itemText(index)
+
+    def _showCodec(self) -> None:
+        """The combo box shows the parameter node's codec (without writing it back)."""
+        wasBlocked = self.ui.codecComboBox.blockSignals(True)
+        self.ui.codecComboBox.currentIndex = self.ui.codecComboBox.findText(self._parameterNode.codec)
+        self.ui.codecComboBox.blockSignals(wasBlocked)
+
+    def _updateGui(self, caller=None, event=None) -> None:
+        """Apply is enabled only for an input and a codec that can run here, and not during a run."""
+        if self._parameterNode:
+            self._showCodec()
         reason = self.logic.cannotApplyReason(self._parameterNode) if self._parameterNode else "no parameters"
+        if self._running:
+            reason = "MedComp is already running"
         self.ui.applyButton.enabled = reason is None
         self.ui.applyButton.toolTip = reason or "Compress the input volume and show the reconstruction"
         self.ui.codecInfoLabel.text = self.logic.codecSummary(self._parameterNode.codec) if self._parameterNode else ""
         self.ui.targetValueSpinBox.enabled = bool(self._parameterNode) and self._parameterNode.target != "codec default"
-        self.ui.saveButton.enabled = self._lastOutcome is not None
+        self.ui.saveButton.enabled = self._lastOutcome is not None and not self._running
         self.ui.figuresTableView.setMRMLTableNode(self._parameterNode.figuresTable if self._parameterNode else None)
 
     def onInstallButton(self) -> None:
@@ -216,30 +280,42 @@ class MedCompWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.initializeParameterNode()
 
     def onApplyButton(self) -> None:
-        if not ensureDependencies():
+        if self._running or not ensureDependencies():
             return
         from MedCompLib.jobs import Cancelled
 
-        dialog = slicer.util.createProgressDialog(windowTitle="MedComp", labelText="Compressing...", maximum=0)
+        self._fillCodecList()
+        dialog = slicer.util.createProgressDialog(windowTitle="MedComp", labelText="Compressing...", maximum=0,
+                                                  windowModality=qt.Qt.ApplicationModal)
 
         def report(done, total, phase):
             dialog.maximum = total or 0  # 0: busy indicator while a rate-control search runs
             dialog.value = done
-            dialog.labelText = f"{phase.capitalize()}: {done} slices coded" + (f" of {total}" if total else "")
+            if phase == "cancelling":
+                dialog.labelText = "Cancelling: finishing the slices under way..."
+            else:
+                dialog.labelText = f"{phase.capitalize()}: {done} slices coded" + (f" of {total}" if total else "")
             slicer.app.processEvents()
-            return not dialog.wasCanceled
+            return not (dialog.wasCanceled or self._stopRequested)
 
+        self._running, self._stopRequested = True, False
+        self._updateGui()
         try:
             with slicer.util.tryWithErrorDisplay("Compression failed.", waitCursor=True):
-                self._lastOutcome = self.logic.process(self._parameterNode, report)
+                outcome = self.logic.process(self._parameterNode, report)
+                self._lastOutcome = outcome
+                slicer.app.settings().setValue(WRITE_CODEC_SETTING, self._parameterNode.codec)
                 slicer.util.setSliceViewerLayers(background=self._parameterNode.inputVolume,
-                                                 foreground=self._lastOutcome.reconstructed_node,
+                                                 foreground=outcome.reconstructed_node,
                                                  foregroundOpacity=0.5, fit=True)
-        except Cancelled:
+        except Cancelled:  # not an Exception: tryWithErrorDisplay shows no box for it
             slicer.util.showStatusMessage("MedComp: cancelled, nothing was added to the scene", 5000)
+        except Exception:  # already shown to the user by tryWithErrorDisplay
+            logging.exception("MedComp: compression failed")
         finally:
+            self._running = False
             dialog.close()
-        self._checkCanApply()
+            self._updateGui()
 
     def onSaveButton(self) -> None:
         path = qt.QFileDialog.getSaveFileName(self.parent, "Save compressed volume", "", "MedComp volume (*.mcz)")
@@ -321,7 +397,6 @@ class MedCompLogic(ScriptedLoadableModuleLogic):
         if not parameters.figuresTable:
             parameters.figuresTable = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "MedComp figures")
         fill_table(parameters.figuresTable, figure_rows(outcome.figures))
-        slicer.app.settings().setValue(WRITE_CODEC_SETTING, parameters.codec)
         logging.info("MedComp: %s", ", ".join(f"{k}={v}" for k, v in figure_rows(outcome.figures)))
         return outcome
 
@@ -338,10 +413,16 @@ class MedCompLogic(ScriptedLoadableModuleLogic):
 
 
 class MedCompTest(ScriptedLoadableModuleTest):
-    """Slicer's own runner: the logic on a real sample volume in the application's scene."""
+    """Slicer's own runner: the logic on a real sample volume in the application's scene.
+
+    Runs offline (``Slicer --testing``): the library is installed from this extension's own files when
+    missing, and every codec is named explicitly, so the user's saved choices play no part.
+    """
 
     def setUp(self):
         slicer.mrmlScene.Clear()
+        self.assertTrue(ensureDependencies(), "MedComp's dependencies are missing and could not be installed "
+                                              "offline; see the log")
 
     def runTest(self):
         self.setUp()
@@ -360,7 +441,6 @@ class MedCompTest(ScriptedLoadableModuleTest):
         import numpy as np
 
         self.delayDisplay("Lossless JPEG-LS on an MR volume")
-        ensureDependencies()
         logic = MedCompLogic()
         parameters = logic.getParameterNode()
         parameters.inputVolume = self._sampleNode()
@@ -382,13 +462,13 @@ class MedCompTest(ScriptedLoadableModuleTest):
         import numpy as np
 
         self.delayDisplay("Save as .mcz and load it back")
-        ensureDependencies()
         node = self._sampleNode()
         path = os.path.join(slicer.app.temporaryPath, "MedCompTest.mcz")
         if os.path.exists(path):
             os.remove(path)
-        properties = {"nodeID": node.GetID(), "fileName": path}
+        properties = {"nodeID": node.GetID(), "fileName": path, "codec": "jpegls"}
         self.assertTrue(slicer.app.coreIOManager().saveNodes(FILE_TYPE, properties))
+        self.assertEqual(node.GetStorageNode().GetFileName(), path)
         loaded = slicer.util.loadNodeFromFile(path, FILE_TYPE)
         np.testing.assert_array_equal(slicer.util.arrayFromVolume(loaded), slicer.util.arrayFromVolume(node))
         self.delayDisplay("Test passed")

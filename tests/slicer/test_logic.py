@@ -1,15 +1,18 @@
 """Apply, as the module runs it: real sample volumes in MRML nodes, compressed, decoded and measured."""
 
+import time
+
 import numpy as np
 import pytest
 import slicer.util
 
-from MedCompLib.jobs import Cancelled
+from MedCompLib.jobs import Cancelled, ChunkCounter, run_in_background
 from MedCompLib.logic import CompressionOptions, compress_node, figure_rows, fill_table
 from MedCompLib.nodes import BITS_STORED_ATTRIBUTE, volume_from_node
 from monai_medcomp.codecs import codec_names, get_codec
 from monai_medcomp.data import load_sample
 from monai_medcomp.errors import MedCompError, RateControlError, UnsupportedDataError
+from monai_medcomp.weights import bundles_from
 
 
 def stacked_ct(slices):
@@ -155,14 +158,14 @@ def test_bad_input_is_refused_clearly_and_adds_nothing(scene, count_volumes, add
     assert count_volumes() == before
 
 
-def test_codec_without_weights_gives_a_clear_message(add_volume, count_volumes):
-    missing = [name for name in codec_names() if not get_codec(name).available]
-    if not missing:
-        pytest.skip("every registered codec has its weights here")
+def test_codec_without_weights_gives_a_clear_message(add_volume, count_volumes, tmp_path):
     node = add_volume(load_sample("mr_emri_small"))
     before = count_volumes()
-    with pytest.raises(MedCompError, match="not available"):
-        compress_node(node, CompressionOptions(missing[0]))
+    with bundles_from(tmp_path):  # an empty bundles folder: the learned codecs have no weights
+        missing = [name for name in codec_names() if not get_codec(name).available]
+        assert "learned-lossy" in missing
+        with pytest.raises(MedCompError, match="not available"):
+            compress_node(node, CompressionOptions("learned-lossy"))
     assert count_volumes() == before
 
 
@@ -174,3 +177,54 @@ def test_bit_depth_of_an_unlabelled_node_is_what_its_values_need(scene):
     assert volume_from_node(node).bits_stored == 13
     slicer.util.updateVolumeFromArray(node, np.array([[[0, 4095]]], np.uint16))
     assert volume_from_node(node).bits_stored == 12
+
+
+def test_the_gui_keeps_being_served_after_cancel_until_the_batch_ends():
+    """After Cancel the work finishes its chunk under way; meanwhile the GUI is still polled, told why it waits."""
+    counter = ChunkCounter()
+    phases = []
+
+    def report(done, total, phase):
+        phases.append(phase)
+        return False  # Cancel pressed at once
+
+    def one_long_batch():
+        counter.start_phase("encoding")
+        time.sleep(0.5)  # a device batch that cannot be interrupted
+        counter.check()
+
+    with pytest.raises(Cancelled):
+        run_in_background(one_long_batch, counter, report)
+    assert phases.count("cancelling") >= 5  # polled every 20 ms while the batch ran
+
+
+def test_an_output_must_fit_the_input_and_never_be_the_input(add_volume, scene, count_volumes):
+    grey = add_volume(load_sample("mr_emri_small"))
+    rgb = add_volume(load_sample("us_rgb"), "vtkMRMLVectorVolumeNode", "rgb")
+    labels = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
+    before = count_volumes()
+    with pytest.raises(UnsupportedDataError, match="cannot be the input volume"):
+        compress_node(grey, CompressionOptions("jpegls"), reconstructed_node=grey)
+    with pytest.raises(UnsupportedDataError, match="needs an RGB vector volume"):
+        compress_node(rgb, CompressionOptions("jpegls"), reconstructed_node=grey)
+    with pytest.raises(UnsupportedDataError, match="error volume labels is a vtkMRMLLabelMapVolumeNode"):
+        compress_node(grey, CompressionOptions("jpegls"), error_node=labels)
+    assert count_volumes() == before
+    np.testing.assert_array_equal(arrays(grey)[0], load_sample("mr_emri_small").array)
+
+
+@pytest.mark.parametrize("removed", ["input", "output"])
+def test_a_volume_removed_while_the_work_runs_gets_nothing_added(removed, add_volume, scene, count_volumes):
+    node = add_volume(stacked_ct(6))
+    picked = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "picked output")
+    victim = node if removed == "input" else picked
+    before = count_volumes()
+
+    def remove_on_first_report(done, total, phase):
+        if victim.GetScene() is not None:
+            scene.RemoveNode(victim)
+        return True
+
+    with pytest.raises(MedCompError, match="was removed from the scene while MedComp ran"):
+        compress_node(node, CompressionOptions("jpegls"), report=remove_on_first_report, reconstructed_node=picked)
+    assert count_volumes() == before - 1

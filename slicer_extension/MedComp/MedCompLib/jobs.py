@@ -14,15 +14,20 @@ import threading
 from typing import Any, Callable, TypeVar
 
 from monai_medcomp.codecs import Codec
-from monai_medcomp.errors import MedCompError
 
 Result = TypeVar("Result")
 Report = Callable[[int, "int | None", str], bool]
 POLL_SECONDS = 0.02
 
 
-class Cancelled(MedCompError):
-    """The user pressed Cancel; nothing was added to the scene."""
+class Cancelled(BaseException):
+    """The user pressed Cancel; nothing was added to the scene.
+
+    Not an ``Exception``, for the reason ``asyncio.CancelledError`` is not one: a cancel is not a failure.
+    Slicer's ``slicer.util.tryWithErrorDisplay`` shows an error box for every ``Exception`` raised in its
+    block (``Base/Python/slicer/util.py``, v5.10.0), and generic ``except Exception`` clean-ups in the
+    engine must not swallow it.
+    """
 
 
 class ChunkCounter:
@@ -87,7 +92,8 @@ def run_in_background(work: Callable[[], Result], counter: ChunkCounter, report:
     """Run ``work()`` in a thread; call ``report(done, total, phase)`` from this thread until it ends.
 
     ``report`` returning False cancels: the work stops before its next chunk and :class:`Cancelled`
-    is raised here.  ``total`` is None when the number of chunks is not known in advance (a
+    is raised here.  Until the chunk under way ends (a whole batch on a device), ``report`` goes on being
+    called with the phase ``"cancelling"``, so the caller's GUI stays responsive and says why it waits.  ``total`` is None when the number of chunks is not known in advance (a
     rate-control search).  Errors raised by the work are raised here unchanged.
     """
     outcome: dict[str, Any] = {}
@@ -101,8 +107,10 @@ def run_in_background(work: Callable[[], Result], counter: ChunkCounter, report:
     thread = threading.Thread(target=target, name="MedComp", daemon=True)
     thread.start()
     while thread.is_alive():
-        if report is not None and not counter.cancelled and report(counter.done, total, counter.phase) is False:
-            counter.cancel()
+        if report is not None:
+            phase = "cancelling" if counter.cancelled else counter.phase
+            if report(counter.done, total, phase) is False:
+                counter.cancel()
         thread.join(POLL_SECONDS)
     if "error" in outcome:
         raise outcome["error"]

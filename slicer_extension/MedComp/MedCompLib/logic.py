@@ -24,8 +24,8 @@ from monai_medcomp.ratecontrol import TARGET_KINDS
 from monai_medcomp.volume import Volume
 
 from .jobs import ChunkCounter, Report, run_in_background, watch
-from .nodes import (LABEL, SCALAR, VECTOR, check_node, show_error, show_like, update_error_node,
-                    update_node_from_volume, volume_from_node)
+from .nodeclasses import LABEL, SCALAR, VECTOR
+from .nodes import check_node, show_error, show_like, update_error_node, update_node_from_volume, volume_from_node
 
 CODEC_DEFAULT = "codec default"  # no target: the codec's default parameters (lossless where it can be)
 TARGET_CHOICES = (CODEC_DEFAULT,) + TARGET_KINDS
@@ -190,17 +190,24 @@ def compress_node(node: Any, options: CompressionOptions, report: Report | None 
     codec = usable_codec(options.codec)
     check_label_map(node_class, codec, options)
     volume = volume_from_node(node)
+    error_class = VECTOR if volume.channels == 3 else SCALAR
+    check_output_node(reconstructed_node, node_class, node, "reconstructed volume")
+    check_output_node(error_node, error_class, node, "error volume")
+    if reconstructed_node is not None and reconstructed_node is error_node:
+        raise UnsupportedDataError("the reconstructed and error volumes must be two different nodes")
     counter = ChunkCounter()
     chunks = -(-volume.num_slices // codec.slab_size)
     total = 2 * chunks if options.target == CODEC_DEFAULT else None  # a target search runs an unknown number
     result, reconstruction, error, figures = run_in_background(
         lambda: _compress_and_decode(volume, watch(codec, counter), options, counter), counter, report, total)
+    for needed in (node, reconstructed_node, error_node):
+        check_still_in_scene(needed, node.GetScene())
     scene, name, made = node.GetScene(), f"{node.GetName()} {result.header.codec}", []
     try:
         reconstructed_node = _output_node(node, reconstructed_node, node_class, name, made)
         update_node_from_volume(reconstructed_node, reconstruction)
         show_like(reconstructed_node, node)
-        error_node = _output_node(node, error_node, VECTOR if volume.channels == 3 else SCALAR, f"{name} error", made)
+        error_node = _output_node(node, error_node, error_class, f"{name} error", made)
         update_error_node(error_node, error, volume)
         show_error(error_node, figures["max_abs_error"])
     except Exception:
@@ -208,6 +215,26 @@ def compress_node(node: Any, options: CompressionOptions, report: Report | None 
             scene.RemoveNode(new)
         raise
     return CompressionOutcome(reconstructed_node, error_node, figures, result)
+
+
+def check_output_node(output: Any, node_class: str, input_node: Any, role: str) -> None:
+    """A node the user picked as an output must hold what will be put in it, and must not be the input."""
+    if output is None:
+        return
+    if output is input_node:
+        raise UnsupportedDataError(f"the {role} cannot be the input volume {input_node.GetName()}: MedComp never "
+                                   "overwrites its input; choose another node or (create new)")
+    if output.GetClassName() != node_class:
+        kind = {SCALAR: "a grey scalar", LABEL: "a label map", VECTOR: "an RGB vector"}[node_class]
+        raise UnsupportedDataError(f"the {role} {output.GetName()} is a {output.GetClassName()}, but this input "
+                                   f"needs {kind} volume ({node_class}); choose one or (create new)")
+
+
+def check_still_in_scene(node: Any, scene: Any) -> None:
+    """A node removed (or its scene closed) while the work ran is not filled: nothing is added instead."""
+    if node is not None and (scene is None or node.GetScene() is not scene or not scene.IsNodePresent(node)):
+        raise MedCompError(f"volume {node.GetName()} was removed from the scene while MedComp ran; "
+                           "nothing was added")
 
 
 def _output_node(like: Any, node: Any, node_class: str, name: str, made: list[Any]) -> Any:

@@ -19,10 +19,10 @@ import slicer.util
 from monai_medcomp.errors import UnsupportedDataError
 from monai_medcomp.volume import Volume
 
+from .nodeclasses import NODE_CLASSES, SCALAR, VECTOR
+
 BITS_STORED_ATTRIBUTE = "MedComp.BitsStored"
 METADATA_ATTRIBUTE = "MedComp.Metadata"
-SCALAR, LABEL, VECTOR = "vtkMRMLScalarVolumeNode", "vtkMRMLLabelMapVolumeNode", "vtkMRMLVectorVolumeNode"
-NODE_CLASSES = (SCALAR, LABEL, VECTOR)
 LPS_RAS_FLIP = np.array([-1.0, -1.0, 1.0])
 
 
