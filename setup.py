@@ -58,6 +58,7 @@ setup(
         "pylibjpeg>=2.0",
         "pylibjpeg-libjpeg>=2.1",
         "pylibjpeg-openjpeg>=2.0",
+        "pillow>=10",  # pydicom's libjpeg-turbo decoder, for 8-bit lossy JPEG in DICOM (io/dicom.py)
         "nibabel>=5.3",  # Nifti1Extension.code
         "constriction>=0.4",
         "safetensors>=0.4",

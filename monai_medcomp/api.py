@@ -18,9 +18,12 @@ from . import io as medio
 from . import metrics
 from .codecs import Codec, get_codec
 from .container import ContainerReader, is_container
+from .dicom_export import DEFAULT_CODEC, DicomResult, compress_dicom
 from .engine import EncodedVolume, decode_chunks, encode_volume
 from .errors import MedCompError, OutputExistsError
 from .fileio import atomic_write
+from .io.dicom_derived import check_palette
+from .io.dicom_syntax import get_syntax
 from .ratecontrol import Target, choose_params
 from .volume import Volume
 from .weights import bundles_from, check_recorded
@@ -29,7 +32,7 @@ Source = Volume | np.ndarray | str | os.PathLike
 
 
 @dataclasses.dataclass
-class CompressionResult:
+class CompressionResult(metrics.SizeFigures):
     """A compressed volume with the figures a user asks first: size, bpp, ratio, time."""
 
     encoded: EncodedVolume
@@ -59,43 +62,36 @@ class CompressionResult:
         return sum(len(chunk) for chunk in self.encoded.chunks)
 
     @property
-    def bpp(self) -> float:
-        """Bits per pixel of the whole file, header and metadata included."""
-        return metrics.bits_per_pixel(self.nbytes, self.encoded.header.shape)
-
-    @property
     def raw_nbytes(self) -> int:
         return self.encoded.header.raw_nbytes
 
-    @property
-    def ratio(self) -> float:
-        return metrics.compression_ratio(self.raw_nbytes, self.nbytes)
 
-    @property
-    def space_saving(self) -> float:
-        return metrics.space_saving(self.raw_nbytes, self.nbytes)
-
-
-def as_volume(source: Source) -> Volume:
-    """Accept a Volume, an integer array or a path to any readable file."""
+def as_volume(source: Source, **read_options: Any) -> Volume:
+    """Accept a Volume, an integer array or a path to any readable file (``read_options`` go to its reader:
+    ``series_uid``, ``volume_index``)."""
     if isinstance(source, Volume):
         return source
     if isinstance(source, np.ndarray):
         return Volume(source)
-    return read(source)
+    return read(source, **read_options)
 
 
 def read(path: str | os.PathLike, **kwargs: Any) -> Volume:
     """Read DICOM (file or series folder), NIfTI, ITK formats, PNG/TIFF, or a ``.mcz`` file into a Volume."""
     path = Path(path)
     if path.is_file() and is_container(path):
+        if any(value is not None for value in kwargs.values()):
+            raise MedCompError(f"{path}: a .mcz file holds one volume; --series-uid and --volume-index do not apply")
         return decompress(path)
     return medio.read_volume(path, **kwargs)
 
 
-def write(volume: Volume, path: str | os.PathLike, *, force: bool = False, **kwargs: Any) -> None:
-    """Write a Volume by suffix (``.nii.gz``, ``.dcm`` or a folder for DICOM, ``.png``, ``.tif``)."""
-    medio.write_volume(volume, path, force=force, **kwargs)
+def write(volume: Volume, path: str | os.PathLike, *, force: bool = False, **kwargs: Any) -> Any:
+    """Write a Volume by suffix (``.nii.gz``, ``.dcm`` or a folder for DICOM, ``.png``, ``.tif``).
+
+    DICOM takes ``transfer_syntax`` (an ``io.dicom_syntax`` name or UID) and ``encoding`` (its encoder settings)
+    and returns an ``io.dicom.DicomWrite`` (file sizes, the pixels the files decode to)."""
+    return medio.write_volume(volume, path, force=force, **kwargs)
 
 
 def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -111,32 +107,65 @@ def guard_output(source: Any, output: str | os.PathLike | None) -> None:
         raise OutputExistsError(f"refusing to overwrite the input {source}")
 
 
-def compress(source: Source, output: str | os.PathLike | None = None, codec: str | Codec = "jpegls", *,
+OUTPUT_FORMATS = ("mcz", "dicom")
+
+
+def choose_format(output: str | os.PathLike | None, asked: str | None = None) -> str:
+    """``asked`` if given, else by ``output``: DICOM for a ``.dcm``/``.dicom``/``.ima`` file, a folder or a path
+    without suffix; the ``.mcz`` container otherwise (and in memory)."""
+    if asked is not None:
+        if asked not in OUTPUT_FORMATS:
+            raise MedCompError(f"unknown output format {asked!r}; choose {' or '.join(OUTPUT_FORMATS)}")
+        return asked
+    if output is None or Path(output).suffix.lower() == ".mcz":
+        return "mcz"
+    return "dicom" if medio.is_dicom_output(output) else "mcz"
+
+
+def compress(source: Source, output: str | os.PathLike | None = None, codec: str | Codec | None = None, *,
              quality: float | None = None, bpp: float | None = None, psnr: float | None = None,
              max_error: int | None = None, params: dict[str, Any] | None = None, device: Any = None,
              batch_size: int = 16, workers: int | None = None, force: bool = False,
-             progress: bool = False, bundles: str | os.PathLike | None = None) -> CompressionResult:
-    """Compress ``source`` with ``codec``, reaching at most one target; write ``output`` if given.
+             progress: bool = False, bundles: str | os.PathLike | None = None,
+             output_format: str | None = None, transfer_syntax: str | None = None,
+             series_uid: str | None = None, volume_index: int | None = None) -> CompressionResult | DicomResult:
+    """Compress ``source`` with ``codec`` (default ``jpegls``), reaching at most one target; write ``output`` if
+    given.
 
     With no target and no ``params`` the codec's default is used: lossless where the codec can be.
     ``bundles`` (here and in :func:`decompress`) is the one folder learned weights are read from, as
     ``--bundles`` and ``MEDCOMP_BUNDLES`` (see :mod:`monai_medcomp.weights`).
+
+    The output is a ``.mcz`` container (a :class:`CompressionResult`), or DICOM when ``output`` is a ``.dcm``
+    file or a folder or ``output_format="dicom"`` (a :class:`~monai_medcomp.dicom_export.DicomResult`): the
+    codec's output as encapsulated pixel data in its standard transfer syntax, or in ``transfer_syntax``
+    (``io.dicom_syntax`` names).  Only codecs with a standard transfer syntax can write DICOM.
+    ``series_uid`` picks one series of a DICOM folder holding several, ``volume_index`` one volume of a 4D NIfTI.
     """
     guard_output(source, output)
     if output is not None and Path(output).exists() and not force:
         raise OutputExistsError(f"output {output} already exists (use --force to overwrite)")
-    volume = as_volume(source)
-    codec = get_codec(codec) if isinstance(codec, str) else codec
     target = Target.from_options(quality=quality, bpp=bpp, psnr=psnr, max_error=max_error)
-    engine_options = dict(device=device, batch_size=batch_size, workers=workers)
-    start = time.perf_counter()
     if params is not None and target is not None:
         raise MedCompError("give either explicit codec parameters or a target, not both")
+    kind = choose_format(output, output_format)
+    if kind == "mcz" and transfer_syntax is not None:
+        raise MedCompError("a transfer syntax applies to DICOM output only (a .dcm file or a folder), not to .mcz")
+    if kind == "dicom" and output is None:
+        raise MedCompError("DICOM output needs a path: a .dcm file or a folder")
+    volume = as_volume(source, series_uid=series_uid, volume_index=volume_index)
+    engine_options = dict(device=device, batch_size=batch_size, workers=workers, progress=progress)
     with bundles_from(bundles):
+        if kind == "dicom":
+            return compress_dicom(volume, output, codec, transfer_syntax=transfer_syntax, target=target,
+                                  params=params, force=force, engine_options=engine_options)
+        codec = get_codec(codec or DEFAULT_CODEC) if not isinstance(codec, Codec) else codec
+        start = time.perf_counter()
         if target is None:
-            encoded = encode_volume(volume, codec, params, progress=progress, **engine_options)
+            encoded = encode_volume(volume, codec, params, **engine_options)
         else:
-            encoded = choose_params(codec, volume, target, progress=progress, **engine_options)
+            encoded = choose_params(codec, volume, target, **engine_options)
+    check_palette(volume.metadata.get("photometric_interpretation"), encoded.header.lossless)
     data = encoded.to_bytes()
     seconds = time.perf_counter() - start
     if output is not None:
@@ -171,9 +200,13 @@ def check_slices(slices: Iterable[Any], num_slices: int) -> list[int]:
 def decompress(source: str | os.PathLike | bytes | CompressionResult, output: str | os.PathLike | None = None, *,
                slices: Sequence[int] | None = None, decode_params: dict[str, Any] | None = None,
                device: Any = None, batch_size: int = 16, workers: int | None = None, force: bool = False,
-               progress: bool = False, bundles: str | os.PathLike | None = None,
+               progress: bool = False, bundles: str | os.PathLike | None = None, transfer_syntax: str | None = None,
                **write_options: Any) -> Volume:
     """Decode a ``.mcz`` file (or bytes) into a Volume with its geometry and metadata; write ``output`` if given.
+
+    ``transfer_syntax`` (DICOM output only) is a LOSSLESS one of ``io.dicom_syntax`` (default: uncompressed
+    Explicit VR Little Endian): a lossy one would add a second generation of loss, so it is refused (compress
+    from the source instead).
 
     ``slices`` selects slice indices; only the chunks that hold them are read and decoded.  The origin
     moves to the first selected slice; a non-contiguous selection keeps the full volume's slice spacing,
@@ -184,6 +217,8 @@ def decompress(source: str | os.PathLike | bytes | CompressionResult, output: st
     if write_options and output is None:  # e.g. a mistyped ``params=``: never ignore an option silently
         raise TypeError(f"decompress() got writer options {sorted(write_options)} but no output path")
     guard_output(source, output)
+    if transfer_syntax is not None:
+        write_options["transfer_syntax"] = _lossless_syntax(transfer_syntax, output)
     with bundles_from(bundles), open_container(source) as reader:
         header = reader.header
         codec = get_codec(header.codec)
@@ -205,7 +240,7 @@ def decompress(source: str | os.PathLike | bytes | CompressionResult, output: st
         metadata = dict(reader.metadata)
         metadata["compression"] = {"codec": header.codec, "params": header.params, "lossless": header.lossless,
                                    "ratio": metrics.compression_ratio(header.raw_nbytes, reader.size),
-                                   "slices": slices}
+                                   "slices": slices, "target": header.extra.get("target")}
         volume = Volume(array, spacing=geometry["spacing"], origin=geometry["origin"],
                         direction=np.asarray(geometry["direction"]).reshape(3, 3), bits_stored=header.bits_stored,
                         metadata=metadata)
@@ -214,6 +249,18 @@ def decompress(source: str | os.PathLike | bytes | CompressionResult, output: st
     if output is not None:
         write(volume, output, force=force, **write_options)
     return volume
+
+
+def _lossless_syntax(name: str, output: str | os.PathLike | None) -> str:
+    """The transfer syntax a decoded volume may be written in: lossless, and only to DICOM."""
+    if output is None or not medio.is_dicom_output(output):
+        raise MedCompError(f"a transfer syntax applies to DICOM output only (a .dcm file or a folder), not {output}")
+    syntax = get_syntax(name)
+    if not syntax.lossless:
+        raise MedCompError(f"{syntax.describe()} is lossy: decoding a .mcz and coding it again would lose twice; "
+                           f"compress from the source instead (medcomp compress SOURCE {output} --codec "
+                           f"{syntax.codec} ...), or pick a lossless syntax")
+    return syntax.name
 
 
 def info(source: str | os.PathLike | bytes) -> dict[str, Any]:

@@ -24,6 +24,14 @@ EPILOG = (f"Learned codecs load their weights from the bundles shipped with MedC
           "model.pt, the bundle folder named as the codec's (cnn-ae: cnn_ae). A .mcz records its weights' "
           "SHA-256 and decodes only with those: to decode a file made with retrained weights, name their folder.")
 
+DICOM_EPILOG = ("DICOM output: codecs jpegls, jpeg2000, htj2k, jpegxl, jpeg and ljpeg write their standard transfer "
+                "syntax (jpegls: JPEG-LS lossless, or near-lossless with --max-error; jpeg: baseline up to 8 bits, "
+                "extended up to 12); learned and other codecs are refused (their home is .mcz). Targets (--quality, "
+                "--psnr, --bpp, --max-error) are met by rate control on the codec's knob, each trial coded as the "
+                "DICOM files are; the PSNR and max error printed are those of the pixels a DICOM reader decodes "
+                "from the files written. Every file is read back "
+                "before it takes its name: lossless ones must decode bit for bit.")
+
 
 def _param_value(text: str) -> Any:
     try:
@@ -63,13 +71,20 @@ def _parse_slices(text: str | None) -> Iterable[int] | None:
 
 def cmd_compress(args: argparse.Namespace) -> int:
     from .api import compress
+    from .dicom_export import DicomResult
 
+    codec = args.codec or _implied_codec(args.transfer_syntax)
     params = _parse_params(args.param)
-    if params is not None:
-        params = {**_codec_defaults(args.codec), **params}
-    result = compress(args.input, args.output, args.codec, quality=args.quality, bpp=args.bpp, psnr=args.psnr,
+    if params is not None and codec is not None:
+        params = {**_codec_defaults(codec), **params}
+    result = compress(args.input, args.output, codec, quality=args.quality, bpp=args.bpp, psnr=args.psnr,
                       max_error=args.max_error, params=params, device=args.device, batch_size=args.batch_size,
-                      force=args.force, progress=not args.quiet)
+                      force=args.force, progress=not args.quiet, output_format=args.format,
+                      transfer_syntax=args.transfer_syntax, series_uid=args.series_uid,
+                      volume_index=args.volume_index)
+    if isinstance(result, DicomResult):
+        _print_dicom(args.output, result)
+        return 0
     header = result.header
     kind = "lossless" if header.lossless else "lossy"
     print(f"{args.output}: {header.codec} ({kind}) {json.dumps(header.params)} | {result.nbytes} bytes, "
@@ -87,12 +102,37 @@ def _codec_defaults(name: str) -> dict[str, Any]:
     return get_codec(name).default_params()
 
 
+def _implied_codec(transfer_syntax: str | None) -> str | None:
+    """The codec a named transfer syntax carries (none for explicit, deflated, rle), else the default."""
+    from .dicom_export import DEFAULT_CODEC
+    from .io.dicom_syntax import get_syntax
+
+    return get_syntax(transfer_syntax).codec if transfer_syntax is not None else DEFAULT_CODEC
+
+
+def _print_dicom(output: str, result: Any) -> None:
+    syntax = result.syntax
+    kind = "lossless" if result.lossless else "lossy"
+    files = len(result.written.file_nbytes)
+    print(f"{output}: DICOM {syntax.name} ({syntax.uid}, {kind}) {result.codec or ''} {json.dumps(result.params)} | "
+          f"{files} file{'s' if files > 1 else ''}, {result.nbytes} bytes, {result.bpp:.3f} bpp, ratio "
+          f"{result.ratio:.2f}, space saving {100 * result.space_saving:.1f}%, {result.encode_seconds:.2f} s")
+    if not result.lossless:
+        print(f"decoded from the DICOM files: PSNR {result.psnr:.2f} dB, max error {result.max_error}")
+    if result.target:
+        print(f"target {result.target['kind']} {result.target['value']}: reached {result.target.get('achieved')} "
+              "in the search (slices coded as in the DICOM files)")
+    for note in result.notes:
+        print(f"note: {note}")
+
+
 def cmd_decompress(args: argparse.Namespace) -> int:
     from .api import decompress
 
     decode_params = {"stages": args.stages} if args.stages is not None else None
     volume = decompress(args.input, args.output, slices=_parse_slices(args.slices), decode_params=decode_params,
-                        device=args.device, force=args.force, progress=not args.quiet)
+                        device=args.device, force=args.force, progress=not args.quiet,
+                        transfer_syntax=args.transfer_syntax)
     print(f"{args.output}: {volume.array.shape} {volume.dtype.name}, {volume.bits_stored} bits stored")
     return 0
 
@@ -137,7 +177,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     run_bench(Path(args.out), images=args.images, codecs=args.codecs, reference=args.reference,
               lossy=not args.no_lossy, lossless=not args.no_lossless, speed=not args.no_speed,
-              progress=not args.quiet, points=args.points, repeats=args.repeats, force=args.force)
+              progress=not args.quiet, points=args.points, repeats=args.repeats, force=args.force, dicom=args.dicom)
     return 0
 
 
@@ -152,10 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medcomp", description=__doc__.splitlines()[0], epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("compress", help="compress an image or volume into a .mcz file")
+    p = sub.add_parser("compress", help="compress an image or volume into a .mcz file or a compressed DICOM",
+                       description="Compress into a .mcz file, or into DICOM: the codec's output as encapsulated "
+                       "pixel data in its standard transfer syntax, readable by any DICOM viewer or PACS.",
+                       epilog=DICOM_EPILOG)
     p.add_argument("input", help="DICOM file or series folder, NIfTI, .mha/.nrrd, PNG or TIFF")
-    p.add_argument("output", help="the .mcz file to write")
-    p.add_argument("--codec", default="jpegls", help="codec name (see `medcomp codecs`; default jpegls)")
+    p.add_argument("output", help="by suffix: .mcz (MedComp container), or DICOM: a .dcm file (one slice, or the "
+                   "source's multi-frame file) or a folder / path without suffix (a series, one file per slice)")
+    p.add_argument("--codec", help="codec name (see `medcomp codecs`; default jpegls, or the one --transfer-syntax "
+                   "carries)")
+    p.add_argument("--series-uid", metavar="UID", help="a DICOM folder holding several series: the one to read")
+    p.add_argument("--volume-index", type=int, metavar="N", help="a 4D NIfTI: the volume to read (from 0)")
+    p.add_argument("--format", choices=("dicom", "mcz"), help="output format (default: by the output's suffix)")
+    p.add_argument("--transfer-syntax", metavar="NAME", help="DICOM output only: a transfer syntax name or UID "
+                   f"({', '.join(_syntaxes())}; default: the codec's own, its lossless member for lossless "
+                   "parameters)")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--quality", type=float, help="the codec's own quality knob")
     target.add_argument("--bpp", type=float, help="target bits per pixel (whole file)")
@@ -175,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slices", help="only these slice indices, from 0, each once, e.g. 0,3,5-9 "
                    "(ranges inclusive; only their chunks are decoded)")
     p.add_argument("--stages", type=int, help="progressive codecs (cnn-rnn-ae): decode only the first K stages")
+    p.add_argument("--transfer-syntax", metavar="NAME", help="DICOM output only: a LOSSLESS transfer syntax "
+                   f"({', '.join(_syntaxes(lossless_only=True))}; default explicit, uncompressed); a lossy one is "
+                   "refused: "
+                   "compress from the source instead, so that the image is coded lossily once")
     p.add_argument("--device", default=None, help="torch device for learned codecs: auto, cpu, cuda")
     p.add_argument("--bundles", metavar="DIR", help=BUNDLES_HELP + "; the weights must be the ones the file "
                    "was made with")
@@ -199,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-lossy", action="store_true", help="skip the rate-distortion sweeps")
     p.add_argument("--no-lossless", action="store_true", help="skip the lossless table")
     p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
+    p.add_argument("--dicom", action="store_true", help="also the DICOM transfer-syntax figures (dicom.md): sizes "
+                   "against .mcz, speed, dcmtk / GDCM / pydicom decodes and dciodvfy counts (needs make dicom-tools)")
     p.add_argument("--points", type=int, default=8, help="rate-distortion points per codec")
     p.add_argument("--repeats", type=int, default=3, help="timing repeats (best of N)")
     p.add_argument("--bundles", metavar="DIR", help=BUNDLES_HELP)
@@ -213,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
     return parser
+
+
+def _syntaxes(lossless_only: bool = False) -> list[str]:
+    from .io.dicom_syntax import SYNTAXES
+
+    return [syntax.name for syntax in SYNTAXES if syntax.lossless or not lossless_only]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -223,6 +223,28 @@ def space_saving(original_nbytes: int, compressed_nbytes: int) -> float:
     return 1.0 - compressed_nbytes / original_nbytes
 
 
+class SizeFigures:
+    """bpp, ratio and space saving of a compressed result that has ``nbytes`` (everything written, headers
+    included), ``raw_nbytes`` (the uncompressed pixels) and ``num_pixels``."""
+
+    nbytes: int
+    raw_nbytes: int
+    num_pixels: int
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel of everything written, headers and metadata included."""
+        return self.nbytes * 8 / self.num_pixels
+
+    @property
+    def ratio(self) -> float:
+        return compression_ratio(self.raw_nbytes, self.nbytes)
+
+    @property
+    def space_saving(self) -> float:
+        return space_saving(self.raw_nbytes, self.nbytes)
+
+
 def quality_report(volume: Volume, reconstruction: np.ndarray, compressed_nbytes: int, *,
                    peak: float | None = None) -> dict[str, Any]:
     """Every figure for one compressed volume: sizes, volume figures and a ``per_slice`` list of each.

@@ -15,6 +15,7 @@ from ..codecs import Codec, codec_names, get_codec
 from ..errors import MedCompError
 from ..fileio import check_outputs
 from ..volume import Volume
+from . import dicom as dicom_table
 from . import lossless as lossless_table
 from . import ratedistortion as rd
 from .report import provenance, rd_figure, run_description, to_json, write_figure, write_text
@@ -90,16 +91,16 @@ def lossy_results(images: Mapping[str, Volume], codecs: Sequence[Codec], *, refe
 
 
 def bench_command(out_dir: Path, images: Sequence[str] | None, codecs: Sequence[str] | None, reference: str,
-                  lossy: bool, lossless: bool, speed: bool, points: int, repeats: int) -> str:
+                  lossy: bool, lossless: bool, speed: bool, points: int, repeats: int, dicom: bool = False) -> str:
     """The ``medcomp bench`` command line that reproduces a run, written at the top of each report."""
     words = ["medcomp", "bench", "--out", str(out_dir)]
     words += ["--images", *images] if images else []
     words += ["--codecs", *codecs] if codecs else []
     words += ["--reference", reference] if reference != "jpeg2000" else []
     words += [flag for flag, off in (("--no-lossy", not lossy), ("--no-lossless", not lossless),
-                                     ("--no-speed", not speed)) if off]
+                                     ("--no-speed", not speed), ("--dicom", dicom)) if off]
     words += ["--points", str(points)] if points != DEFAULT_POINTS else []
-    words += ["--repeats", str(repeats)] if speed and repeats != DEFAULT_REPEATS else []
+    words += ["--repeats", str(repeats)] if (speed or dicom) and repeats != DEFAULT_REPEATS else []
     return " ".join(words)
 
 
@@ -116,21 +117,24 @@ def write_plots(lossy: Mapping[str, Any], paths: Mapping[str, Path], force: bool
 def run_bench(out_dir: str | os.PathLike, images: Sequence[str] | None = None, codecs: Sequence[str] | None = None,
               *, reference: str = "jpeg2000", lossy: bool = True, lossless: bool = True, speed: bool = True,
               progress: bool = True, points: int = DEFAULT_POINTS, repeats: int = DEFAULT_REPEATS,
-              force: bool = False) -> dict[str, Any]:
+              force: bool = False, dicom: bool = False) -> dict[str, Any]:
     """Measure, write the reports into ``out_dir`` and return the results.
 
     ``speed=False`` keeps one run per setting (sizes, bit-exactness and the library's sizes are still
-    measured); with it, times are the best of ``repeats`` interleaved runs.
+    measured); with it, times are the best of ``repeats`` interleaved runs.  ``dicom`` adds the DICOM
+    transfer-syntax figures (``dicom.{json,md}``, see :mod:`.dicom`; it runs dcmtk, GDCM and dciodvfy).
     """
     out_dir = Path(out_dir)
-    repeats = repeats if speed else 1
+    repeats = repeats if speed or dicom else 1
     selected = select_codecs(codecs)
     volumes = load_images(images)
     plots = plot_paths(out_dir, volumes)
     outputs = ([out_dir / "lossless.json", out_dir / "lossless.md"] if lossless else []) + (
-        [out_dir / "lossy.json", out_dir / "lossy.md", *plots.values()] if lossy else [])
+        [out_dir / "lossy.json", out_dir / "lossy.md", *plots.values()] if lossy else []) + (
+        [out_dir / "dicom.json", out_dir / "dicom.md"] if dicom else [])
     check_outputs(outputs, force)
-    run = run_description(bench_command(out_dir, images, codecs, reference, lossy, lossless, speed, points, repeats))
+    run = run_description(bench_command(out_dir, images, codecs, reference, lossy, lossless, speed, points, repeats,
+                                        dicom))
     results: dict[str, Any] = {"run": run}
     if lossless:
         results["lossless"] = lossless_results(volumes, selected, repeats=repeats, progress=progress)
@@ -139,6 +143,11 @@ def run_bench(out_dir: str | os.PathLike, images: Sequence[str] | None = None, c
         results["lossy"] = lossy_results(volumes, selected, reference=reference, points=points, progress=progress)
         write_plots(results["lossy"], plots, force)
         write_lossy_report(out_dir, run, results["lossy"], force)
+    if dicom:
+        results["dicom"] = dicom_table.dicom_results(volumes, repeats=repeats, progress=progress)
+        write_text(out_dir / "dicom.json", to_json({"run": run, **results["dicom"]}), force)
+        write_text(out_dir / "dicom.md", "# DICOM output: transfer syntaxes checked by dcmtk, GDCM, pydicom and "
+                   "dciodvfy\n\n" + provenance(run) + "\n" + dicom_table.markdown(results["dicom"]), force)
     return results
 
 

@@ -8,6 +8,7 @@ the same file content; writing to another format carries the geometry and the in
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -98,7 +99,14 @@ def read_volume(path: str | os.PathLike, **kwargs: Any) -> Volume:
     DICOM folder holding several series).
     """
     path = Path(path)
-    return native_byte_order(_reader_for(path)(path, **kwargs))
+    reader = _reader_for(path)
+    accepted = inspect.signature(reader).parameters
+    unused = sorted(name for name, value in kwargs.items() if value is not None and name not in accepted)
+    if unused:
+        options = ", ".join("--" + name.replace("_", "-") for name in unused)
+        raise MedCompError(f"{path}: {options} does not apply to this kind of file "
+                           f"(series_uid: a DICOM folder; volume_index: a 4D NIfTI)")
+    return native_byte_order(reader(path, **{name: value for name, value in kwargs.items() if name in accepted}))
 
 
 def _writer_for(path: Path) -> Writer:
@@ -116,16 +124,24 @@ def _writer_for(path: Path) -> Writer:
     return writer
 
 
-def write_volume(volume: Volume, path: str | os.PathLike, *, force: bool = False, **options: Any) -> None:
+def is_dicom_output(path: str | os.PathLike) -> bool:
+    """Whether ``write_volume`` writes DICOM to ``path`` (``.dcm``/``.dicom``/``.ima``, a folder, no suffix)."""
+    path = Path(path)
+    return path.is_dir() or not file_suffix(path) or file_suffix(path) in DICOM_SUFFIXES
+
+
+def write_volume(volume: Volume, path: str | os.PathLike, *, force: bool = False, **options: Any) -> Any:
     """Write ``volume`` by suffix: ``.nii``/``.nii.gz``, ``.dcm``, a folder (DICOM series), ``.mha``/``.nrrd``,
     ``.png``, ``.tif``/``.tiff``.
 
     The output appears all at once or not at all, and an existing output is replaced only with ``force``.
-    ``options`` go to the format's writer (e.g. ``compression`` for TIFF and ITK formats).
+    ``options`` go to the format's writer (e.g. ``compression`` for TIFF and ITK formats, ``transfer_syntax``
+    and ``encoding`` for DICOM).  Returns what the writer reports: a ``dicom.DicomWrite`` for DICOM (sizes and
+    the pixels the files decode to), else ``None``.
     """
     path = Path(path)
-    _writer_for(path)(native_byte_order(volume), path, force=force, **options)
+    return _writer_for(path)(native_byte_order(volume), path, force=force, **options)
 
 
-__all__ = ["read_volume", "write_volume", "file_suffix", "DICOM_SUFFIXES", "NIFTI_SUFFIXES", "PNG_SUFFIXES",
+__all__ = ["read_volume", "write_volume", "is_dicom_output", "file_suffix", "DICOM_SUFFIXES", "NIFTI_SUFFIXES", "PNG_SUFFIXES",
            "TIFF_SUFFIXES"]

@@ -1,11 +1,14 @@
 """DICOM files, multi-frame files and series folders <-> Volume, keeping every header field (pydicom).
 
 Reading keeps the stored integers (``pixel_array``: never rescaled, palette indices stay indices, YBR colour
-arrives as RGB) and the whole header of every file as DICOM JSON (PS3.18 Annex F), file meta included, in
-``metadata["dicom"]``.  Writing puts the pixels back into those headers as uncompressed Explicit VR Little
-Endian, so a lossless round trip gives the same tags and the same pixel values; a lossy one is marked the
-way PS3.3 C.7.6.1.1.5 asks.  A volume that did not come from DICOM gets a minimal Secondary Capture header
-carrying its geometry.
+arrives as RGB; JPEG-XL, which pydicom cannot decode, through ``dicom_frames``) and the whole header of every
+file as DICOM JSON (PS3.18 Annex F), file meta included, in ``metadata["dicom"]``.  Writing puts the pixels
+back into those headers, uncompressed Explicit VR Little Endian by default or in any transfer syntax of
+``dicom_syntax``, so a lossless round trip gives the same tags and the same pixel values; a lossy one is
+a new, derived image, marked the way PS3.3 C.7.6.1.1.5 asks (``dicom_derived``).  Every file is read back
+and decoded before it takes its name: a lossless one must give the pixels bit for bit, and the writer
+returns what a lossy one decodes to.  A volume that did not come from DICOM gets a minimal Secondary
+Capture header carrying its geometry.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import contextlib
 import dataclasses
 import io
 import os
-import re
 import shutil
 import unicodedata
 from pathlib import Path
@@ -25,12 +27,15 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import (ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit, SecondaryCaptureImageStorage,
+                         generate_uid)
 from pydicom.valuerep import DSfloat
 
 from ..errors import MedCompError, MetadataError, ReadError, UnsupportedDataError
 from ..fileio import atomic_path, check_output, make_temporary_folder, paths_inside, safe_file_name
 from ..volume import Volume
+from . import dicom_derived, dicom_frames
+from .dicom_syntax import LOSSLESS_SYNTAX, TransferSyntax, get_syntax
 from .metadata import expect, first_line, invalid, library_errors, rescale, section
 
 FORMAT = "dicom"
@@ -42,9 +47,15 @@ MAX_INLINE_BYTES = 4 << 20
 _DROPPED = "dropped"
 BAD_VALUE = "a header value DICOM cannot hold"
 GREY_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR")
-# DICOM Lossy Image Compression Method defined terms (PS3.3 C.7.6.1.1.5.1), by MedComp codec name.
-LOSSY_METHODS = {"jpeg": "ISO_10918_1", "jpegls": "ISO_14495_1", "jpeg2000": "ISO_15444_1",
-                 "htj2k": "ISO_15444_15", "jpegxl": "ISO_18181_1"}
+# pylibjpeg-libjpeg upsamples YCbCr 4:2:2 chroma without interpolation: its 8-bit lossy JPEG pixels differ by
+# up to 28 from those of libjpeg-turbo, dcmtk and GDCM (which agree to +-1), so those are read with
+# libjpeg-turbo through Pillow: what MedComp reports of a lossy JPEG is what the reference tools decode.
+LOSSY_JPEG = (JPEGBaseline8Bit, JPEGExtended12Bit)
+LOSSY_JPEG_DECODER = "pillow"
+# Where each plane attribute of a frame lives in a functional group (else at the top level).
+PLANE_KEYWORDS = (("PlanePositionSequence", "ImagePositionPatient"),
+                  ("PlaneOrientationSequence", "ImageOrientationPatient"), ("PixelMeasuresSequence", "PixelSpacing"),
+                  ("PixelMeasuresSequence", "SliceThickness"), ("PixelMeasuresSequence", "SpacingBetweenSlices"))
 # Patient and study identity copied from a DICOM source into headers built from scratch.
 STUDY_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
                   "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription",
@@ -54,11 +65,16 @@ STUDY_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", 
 # --- header <-> JSON --------------------------------------------------------------------------------------
 
 def header_to_json(ds: Dataset) -> dict[str, Any]:
-    """The file meta and every element but the pixels as DICOM JSON; huge binary elements listed as dropped."""
+    """The file meta and every element but the pixels as DICOM JSON; huge binary elements listed as dropped.
+
+    A lossy transfer syntax's step is added to the lossy history when the header lacks it: the pixels
+    kept are decoded ones, which no longer carry their syntax (``dicom_derived.keep_syntax_history``).
+    """
     header = Dataset()
     for element in ds:
         if element.tag != PIXEL_DATA and element.tag not in FLOAT_PIXEL_DATA:
             header.add(element)
+    dicom_derived.keep_syntax_history(header, ds)
     dataset = header.to_json_dict(bulk_data_threshold=MAX_INLINE_BYTES,
                                   bulk_data_element_handler=lambda element: _DROPPED)
     entry = {"file_meta": ds.file_meta.to_json_dict() if hasattr(ds, "file_meta") else {},
@@ -210,14 +226,50 @@ def _pixels(ds: Dataset, path: Path) -> np.ndarray:
     if any(tag in ds for tag in FLOAT_PIXEL_DATA):
         raise UnsupportedDataError(f"{path}: floating-point pixel data (Float Pixel Data) is not supported")
     if PIXEL_DATA not in ds:
+        sop_class = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
+        kind = getattr(sop_class, "name", "image")
+        if "Rows" in ds or "Image Storage" in kind:  # an image's header whose pixels never came: cut short
+            raise ReadError(f"{path}: truncated or incomplete DICOM file: its header is that of a {kind}, but it "
+                            f"holds no Pixel Data (the file ends after {path.stat().st_size} bytes)")
         raise ReadError(f"{path}: DICOM file without Pixel Data (not an image)")
+    syntax = ds.file_meta.get("TransferSyntaxUID", "unknown transfer syntax")
+    _check_complete(ds, path, syntax)
     try:
+        if dicom_frames.is_jpegxl(str(syntax)):
+            return dicom_frames.decode_jpegxl(ds, num_frames(ds))
+        if syntax in LOSSY_JPEG and int(ds.get("BitsStored") or 0) <= 8:
+            ds.pixel_array_options(decoding_plugin=LOSSY_JPEG_DECODER)
         array = ds.pixel_array
+    except ReadError as error:
+        raise ReadError(f"{path}: {error}") from None
     except Exception as error:
-        syntax = ds.file_meta.get("TransferSyntaxUID", "unknown transfer syntax")
         raise ReadError(f"{path}: cannot decode the pixel data ({getattr(syntax, 'name', syntax)}): "
                         f"{first_line(error)}") from None
     return array if num_frames(ds) > 1 else array[np.newaxis]
+
+
+def _check_complete(ds: Dataset, path: Path, syntax: Any) -> None:
+    """A native image cut short, or a compressed one no installed plugin decodes, said as such."""
+    if not getattr(syntax, "is_encapsulated", False):
+        samples = int(ds.get("SamplesPerPixel") or 1)
+        expected = num_frames(ds) * int(ds.Rows) * int(ds.Columns) * samples * int(ds.BitsAllocated) // 8
+        if len(ds.PixelData) < expected:
+            raise ReadError(f"{path}: truncated DICOM file: the Pixel Data holds {len(ds.PixelData)} of the "
+                            f"{expected} bytes its header describes")
+        return
+    if dicom_frames.is_jpegxl(str(syntax)):
+        return  # decoded by imagecodecs here, not by a pydicom plugin
+    from pydicom.pixels import get_decoder  # pydicom 3: imported here so the library loads beside pydicom 2.4
+
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise ReadError(f"{path}: no decoder exists for its transfer syntax {getattr(syntax, 'name', syntax)} "
+                        f"({syntax})") from None
+    if not decoder.is_available:
+        wanted = "; ".join(decoder.missing_dependencies) or "a decoding plugin"
+        raise ReadError(f"{path}: cannot decode {getattr(syntax, 'name', syntax)} ({syntax}): no installed plugin "
+                        f"decodes it; install one ({wanted})")
 
 
 def bits_needed(array: np.ndarray) -> int:
@@ -283,7 +335,7 @@ def _series_datasets(folder: Path, series_uid: str | None) -> list[tuple[Path, D
         return by_series[series_uid]
     if len(by_series) > 1:
         counts = ", ".join(f"{uid} ({len(items)} files)" for uid, items in sorted(by_series.items()))
-        raise ReadError(f"{folder}: the folder holds {len(by_series)} series ({counts}); pick one with series_uid=")
+        raise ReadError(f"{folder}: the folder holds {len(by_series)} series ({counts}); pick one with --series-uid UID (series_uid= in Python)")
     return images
 
 
@@ -347,12 +399,16 @@ def _source_headers(volume: Volume) -> list[Dataset] | None:
             headers = [headers[i] for i in selected]
         return headers if len(headers) == volume.num_slices else None
     (header,) = headers
-    if selected is not None and "NumberOfFrames" in header:
-        header.NumberOfFrames = len(selected)
-        if "PerFrameFunctionalGroupsSequence" in header:
-            frames = header.PerFrameFunctionalGroupsSequence
-            header.PerFrameFunctionalGroupsSequence = DicomSequence([frames[i] for i in selected])
-    return [header] if num_frames(header) == volume.num_slices else None
+    frames = len(selected) if selected is not None and "NumberOfFrames" in header else num_frames(header)
+    return [header] if frames == volume.num_slices else None
+
+
+def _keep_frames(header: Dataset, selected: Sequence[int]) -> None:
+    """Cut a multi-frame header down to the ``selected`` frames (a partial decode)."""
+    header.NumberOfFrames = len(selected)
+    if "PerFrameFunctionalGroupsSequence" in header:
+        frames = header.PerFrameFunctionalGroupsSequence
+        header.PerFrameFunctionalGroupsSequence = DicomSequence([frames[i] for i in selected])
 
 
 def _study_of(volume: Volume) -> Dataset:
@@ -411,68 +467,140 @@ def _same_geometry(volume: Volume, planes: Sequence[Plane]) -> bool:
             and np.allclose(geometry["direction"], volume.direction, atol=1e-5))
 
 
-def _put_pixels(ds: Dataset, pixels: np.ndarray, volume: Volume) -> None:
-    """Replace the pixels (uncompressed Explicit VR Little Endian), keeping Number of Frames if it was there."""
-    had_frames = "NumberOfFrames" in ds
+@dataclasses.dataclass
+class DicomWrite:
+    """What a DICOM writer wrote: the transfer syntax, the files' sizes, and the pixels they decode to."""
+
+    syntax: TransferSyntax
+    file_nbytes: list[int]  # per file, in slice order
+    pixel_nbytes: int  # the coded pixel data of all files (uncompressed syntaxes: the raw pixels)
+    bits_stored: int  # as written (lossy JPEG raises it to 8 or 12)
+    photometric: str
+    lossy: bool  # the coded content is lossy (not only the syntax)
+    decoded: np.ndarray  # (slices, rows, cols[, 3]) as a DICOM reader decodes the files
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self.file_nbytes)
+
+
+def _photometric(ds: Dataset, volume: Volume) -> str:
+    """The uncompressed Photometric Interpretation: RGB, or the source's grey one (else MONOCHROME2)."""
     if volume.channels == 3:
-        photometric = "RGB"
-    else:
-        source = ds.get("PhotometricInterpretation")
-        photometric = source if source in GREY_PHOTOMETRIC else "MONOCHROME2"
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        return "RGB"
+    source = ds.get("PhotometricInterpretation")
+    return source if source in GREY_PHOTOMETRIC else "MONOCHROME2"
+
+
+def _put_pixels(ds: Dataset, pixels: np.ndarray, volume: Volume, syntax: TransferSyntax,
+                options: dict[str, Any]) -> dicom_frames.Frames:
+    """Replace the pixels, coded in ``syntax``, keeping Number of Frames if it was there."""
+    had_frames = "NumberOfFrames" in ds
     bits = max(volume.bits_stored, bits_needed(pixels))
+    photometric = _photometric(ds, volume)
+    frames = dicom_frames.encode_frames(pixels, syntax, options, bits_stored=bits, photometric=photometric)
+    if frames.bits_stored <= 8 < pixels.dtype.itemsize * 8 and syntax.family == "jpeg":
+        pixels = pixels.astype(np.uint8)  # 8-bit JPEG needs Bits Allocated 8 (PS3.5 Table 8.2.1-1)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian  # set_pixel_data takes uncompressed data
     ds.set_pixel_data(np.ascontiguousarray(pixels if had_frames else pixels[0]), photometric, bits,
                       generate_instance_uid=False)
+    ds.file_meta.TransferSyntaxUID = syntax.uid
+    if syntax.encapsulated:
+        dicom_frames.encapsulate_into(ds, frames)
+        ds.PhotometricInterpretation = frames.photometric
+        ds.BitsStored, ds.HighBit = frames.bits_stored, frames.bits_stored - 1
+        if volume.channels == 3:
+            ds.PlanarConfiguration = 0
     if had_frames:
         ds.NumberOfFrames = len(pixels)
+    return frames
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None or value == "":
-        return []
-    return list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
+def code_in_memory(pixels: np.ndarray, volume: Volume, syntax: TransferSyntax, options: dict[str, Any]) -> bytes:
+    """One slice ``pixels`` (1, rows, cols[, 3]) of ``volume`` as a minimal DICOM data set coded in ``syntax``:
+    what rate control measures, so that it sees the pixels a written file decodes to (:func:`decode_in_memory`)."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    if volume.metadata.get("photometric_interpretation") in GREY_PHOTOMETRIC:
+        ds.PhotometricInterpretation = volume.metadata["photometric_interpretation"]
+    _put_pixels(ds, pixels, volume, syntax, options)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=False)
+    return buffer.getvalue()
 
 
-def lossy_method(codec: str) -> str:
-    """The Lossy Image Compression Method term for ``codec`` (its name as a CS value if DICOM has none)."""
-    return LOSSY_METHODS.get(codec) or re.sub(r"[^A-Z0-9 _]", "_", codec.upper())[:16]
+def decode_in_memory(data: bytes) -> np.ndarray:
+    """The pixels of :func:`code_in_memory`'s data set, decoded as a written file is."""
+    return _pixels(pydicom.dcmread(io.BytesIO(data), force=True), Path("the coded slice"))
 
 
-def _mark_lossy(ds: Dataset, compression: dict[str, Any]) -> None:
-    """Mark a lossy reconstruction: Lossy Image Compression 01, ratio and method appended to earlier ones,
-    and a new SOP Instance UID (the pixels are no longer those of the original instance).
+def _check_written(path: Path, pixels: np.ndarray, syntax: TransferSyntax, frames: dicom_frames.Frames) -> np.ndarray:
+    """Decode the written file as a reader will; lossless content must give ``pixels`` bit for bit."""
+    decoded = _pixels(_load(path), path)
+    if decoded.shape != pixels.shape:
+        raise MedCompError(f"{path}: the {syntax.name} file decodes to shape {decoded.shape}, not {pixels.shape}")
+    if not frames.lossy and not np.array_equal(decoded, pixels):
+        error = int(np.max(np.abs(decoded.astype(np.int64) - pixels.astype(np.int64))))
+        raise MedCompError(f"the {syntax.describe()} file decodes to other pixels than were coded (max |error| "
+                           f"{error}); nothing was written")
+    return decoded
 
-    A lossless reconstruction is the same image, so its headers (UIDs included) are written unchanged.
+
+def _write_file(ds: Dataset, source: dicom_derived.Source | None, pixels: np.ndarray, volume: Volume,
+                syntax: TransferSyntax, options: dict[str, Any], path: Path) -> tuple[dicom_frames.Frames, np.ndarray]:
+    """Code, mark (``source``: what ``ds`` comes from, see ``dicom_derived.mark``), save and check one file."""
+    frames = _put_pixels(ds, pixels, volume, syntax, options)
+    dicom_derived.mark(ds, source, dicom_derived.lossy_steps(volume, ds, syntax, options, frames.lossy))
+    _save(ds, path)
+    return frames, _check_written(path, pixels, syntax, frames)
+
+
+def _copy_frame(ds: Dataset, source: Dataset, frame: int, plane: bool) -> None:
+    """Frame ``frame`` of ``source``: its Frame Laterality as Image Laterality (a file of its own says it at
+    the image level) and, with ``plane``, the plane attributes it has, and only those: none is invented."""
+    for sequence, keyword in PLANE_KEYWORDS if plane else ():
+        value = _functional(source, frame, sequence, keyword)
+        if value not in (None, ""):
+            setattr(ds, keyword, value)
+    laterality = _functional(source, frame, "FrameAnatomySequence", "FrameLaterality")
+    if laterality:
+        ds.ImageLaterality = laterality
+
+
+def _prepare(headers: list[Dataset] | None, volume: Volume, count: int, frames_of: Dataset | None = None
+             ) -> tuple[list[Dataset], list[dicom_derived.Source | None]]:
+    """Headers ready for pixels, each with the source it comes from (taken before anything changes).
+
+    The source's headers keep their geometry unless the volume's moved.  New headers get the volume's
+    geometry; those holding the frames of the multi-frame ``frames_of`` copy its plane attributes instead
+    (unless the volume moved), so a frame without a position gets none, and its laterality.
     """
-    earlier = ds.get("LossyImageCompression") == "01"
-    ratios = _as_list(ds.get("LossyImageCompressionRatio")) if earlier else []
-    methods = _as_list(ds.get("LossyImageCompressionMethod")) if earlier else []
-    ds.LossyImageCompression = "01"
-    ds.LossyImageCompressionRatio = ratios + _ds_values([compression["ratio"]])
-    ds.LossyImageCompressionMethod = methods + [lossy_method(str(compression["codec"]))]
-    ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-
-
-def _prepare(headers: list[Dataset] | None, volume: Volume, count: int) -> list[Dataset]:
-    """Headers ready for pixels: the source's (geometry rewritten only if the volume's moved) or new ones."""
+    selected = (volume.metadata.get("compression") or {}).get("slices")
     if headers is None:
         headers = _new_headers(volume, count)
-        for index, ds in enumerate(headers):
-            _set_plane(ds, volume, index)
-        if count == 1:
-            headers[0].SliceThickness = _ds_values([volume.spacing[2]])[0]
-        return headers
-    partial = (volume.metadata.get("compression") or {}).get("slices") is not None
+        frames = list(range(count) if selected is None else selected)
+        copy_planes = frames_of is not None and (selected is not None
+                                                 or _same_geometry(volume, frame_planes(frames_of)))
+        if not copy_planes:
+            for index, ds in enumerate(headers):
+                _set_plane(ds, volume, index)
+            if count == 1:
+                headers[0].SliceThickness = _ds_values([volume.spacing[2]])[0]
+        if frames_of is None:
+            return headers, [None] * count
+        for ds, frame in zip(headers, frames):
+            _copy_frame(ds, frames_of, frame, plane=copy_planes)
+        return headers, [dicom_derived.Source.of(frames_of, [frame]) for frame in frames]
+    if selected is not None and _source_files(volume)[0] == "file" and "NumberOfFrames" in headers[0]:
+        (header,) = headers  # some frames of a multi-frame file
+        source = dicom_derived.Source.of(header, selected)
+        _keep_frames(header, selected)
+        return headers, [source]
     single_frames = all("NumberOfFrames" not in ds for ds in headers)
-    if single_frames and not partial and not _same_geometry(volume, [frame_planes(ds)[0] for ds in headers]):
+    if single_frames and selected is None and not _same_geometry(volume, [frame_planes(ds)[0] for ds in headers]):
         for index, ds in enumerate(headers):
             _set_plane(ds, volume, index)
-    compression = volume.metadata.get("compression")
-    if compression and compression.get("lossless") is False:
-        for ds in headers:
-            _mark_lossy(ds, compression)
-    return headers
+    return headers, [dicom_derived.Source.of(ds) for ds in headers]
 
 
 def _save(ds: Dataset, path: Path) -> None:
@@ -486,13 +614,16 @@ def _save(ds: Dataset, path: Path) -> None:
     path.write_bytes(buffer.getvalue())
 
 
-def write_dicom_file(volume: Volume, path: str | os.PathLike, *, force: bool = False) -> None:
+def write_dicom_file(volume: Volume, path: str | os.PathLike, *, force: bool = False,
+                     transfer_syntax: str = LOSSLESS_SYNTAX, encoding: dict[str, Any] | None = None) -> DicomWrite:
     """Write one DICOM file: the source's single- or multi-frame header, or a new one for a single slice.
 
-    A multi-slice volume that did not come from one multi-frame file is refused: write it as a series
-    folder (a path without suffix) instead.
+    ``transfer_syntax`` is a ``dicom_syntax`` name or UID; ``encoding`` its encoder options (see
+    ``dicom_frames.encode_frames``).  A multi-slice volume that did not come from one multi-frame file is
+    refused: write it as a series folder (a path without suffix) instead.
     """
     path = Path(path)
+    syntax = get_syntax(transfer_syntax)
     with _header_values():
         headers = _source_headers(volume)
         if headers is not None and len(headers) != 1:
@@ -500,10 +631,16 @@ def write_dicom_file(volume: Volume, path: str | os.PathLike, *, force: bool = F
         if headers is None and volume.num_slices > 1:
             raise MedCompError(f"cannot write a {volume.num_slices}-slice volume to the single DICOM file {path}: "
                                "give a folder path (no suffix) for a DICOM series, or write .nii.gz")
-        (ds,) = _prepare(headers, volume, 1)
-        _put_pixels(ds, volume.array, volume)
+        (ds,), (source,) = _prepare(headers, volume, 1)
         with atomic_path(path, force) as tmp:
-            _save(ds, tmp)
+            frames, decoded = _write_file(ds, source, volume.array, volume, syntax, encoding or {}, tmp)
+            size = tmp.stat().st_size
+    return DicomWrite(syntax, [size], _pixel_nbytes(frames, volume.array), frames.bits_stored, frames.photometric,
+                      frames.lossy, decoded)
+
+
+def _pixel_nbytes(frames: dicom_frames.Frames, pixels: np.ndarray) -> int:
+    return frames.nbytes if frames.codestreams else pixels.nbytes
 
 
 def _replaceable(target: Path) -> None:
@@ -541,24 +678,35 @@ def _atomic_folder(target: Path, force: bool) -> Iterator[Path]:
                 shutil.rmtree(leftover)
 
 
-def write_dicom_series(volume: Volume, folder: str | os.PathLike, *, force: bool = False) -> None:
-    """Write a folder of single-frame DICOM files, one per slice.
+def write_dicom_series(volume: Volume, folder: str | os.PathLike, *, force: bool = False,
+                       transfer_syntax: str = LOSSLESS_SYNTAX, encoding: dict[str, Any] | None = None) -> DicomWrite:
+    """Write a folder of single-frame DICOM files, one per slice, in ``transfer_syntax`` (as
+    :func:`write_dicom_file`).
 
     A volume read from a series gets its own headers (and file names) back; anything else (a multi-frame
-    file, NIfTI, ...) gets new Secondary Capture headers with the geometry and the source's patient and study.
+    file, NIfTI, ...) gets new Secondary Capture headers with the geometry and the source's patient and study
+    (a multi-frame file's frames: only the plane attributes it has).
     """
     folder = Path(folder)
+    syntax = get_syntax(transfer_syntax)
     with _header_values():
         headers = _source_headers(volume)
+        frames_of = None
         if headers is not None and any("NumberOfFrames" in ds for ds in headers):
-            headers = None
+            frames_of, headers = (headers[0] if len(headers) == 1 else None), None
         names = _file_names(volume, _source_files(volume)[1] if headers is not None else [])
-        headers = _prepare(headers, volume, volume.num_slices)
+        headers, sources = _prepare(headers, volume, volume.num_slices, frames_of)
+        sizes, coded, decoded = [], 0, []
         with _atomic_folder(folder, force) as staging:
             paths = paths_inside(staging, names)  # every name checked before the first file is written
-            for ds, pixels, path in zip(headers, volume.array, paths):
-                _put_pixels(ds, pixels[np.newaxis], volume)
-                _save(ds, path)
+            for ds, source, pixels, path in zip(headers, sources, volume.array, paths):
+                frames, slice_pixels = _write_file(ds, source, pixels[np.newaxis], volume, syntax, encoding or {},
+                                                   path)
+                sizes.append(path.stat().st_size)
+                coded += _pixel_nbytes(frames, pixels)
+                decoded.append(slice_pixels)
+    return DicomWrite(syntax, sizes, coded, frames.bits_stored, frames.photometric, frames.lossy,
+                      np.concatenate(decoded))
 
 
 def _file_names(volume: Volume, files: list[dict[str, Any]]) -> list[str]:

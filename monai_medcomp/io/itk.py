@@ -19,6 +19,7 @@ from ..errors import MedCompError, ReadError, UnsupportedDataError
 from ..fileio import atomic_path
 from ..volume import Volume
 from .metadata import invalid, section
+from .slice_spacing import check_even_slices
 
 FORMAT = "itk"
 # ITK component type names -> ITK pixel types that MedComp codes (ITK's Python packages do not wrap int8).
@@ -124,7 +125,8 @@ def _copied_fields(volume: Volume) -> dict[str, str]:
 
 def write_itk(volume: Volume, path: str | os.PathLike, *, force: bool = False, compression: bool = False) -> None:
     """Write ``.mha`` or ``.nrrd`` (pixels in the same file, so the write is atomic); ``compression`` is
-    ITK's lossless zlib option."""
+    ITK's lossless zlib option.  A volume whose DICOM source spaced its slices unevenly is refused."""
+    check_even_slices(volume, path, "The ITK image format")
     itk = _itk()
     if volume.dtype == np.int8:
         raise UnsupportedDataError(f"cannot write {path}: ITK's Python packages do not wrap int8 images; "

@@ -25,6 +25,7 @@ from ..errors import MetadataError, ReadError, UnsupportedDataError
 from ..fileio import atomic_path
 from ..volume import LPS_TO_RAS, Volume
 from .metadata import expect, invalid, library_errors, rescale, section
+from .slice_spacing import check_even_slices
 
 FORMAT = "nifti"
 RGB24 = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
@@ -58,7 +59,7 @@ def _select_volume(data: np.ndarray, path: Path, volume_index: int | None) -> np
         return stack[..., 0]
     if volume_index is None:
         raise UnsupportedDataError(f"{path}: image of shape {data.shape} holds {stack.shape[3]} volumes; "
-                                   "choose one with volume_index=")
+                                   "choose one with --volume-index N (volume_index= in Python)")
     if not -stack.shape[3] <= volume_index < stack.shape[3]:
         raise UnsupportedDataError(f"{path}: volume_index={volume_index} is out of range ({stack.shape[3]} volumes)")
     return stack[..., volume_index]
@@ -169,7 +170,9 @@ def _build_image(volume: Volume) -> Nifti1Image:
 def write_nifti(volume: Volume, path: str | os.PathLike, *, force: bool = False) -> None:
     """Write ``volume`` as NIfTI (``.nii`` or gzipped ``.nii.gz``): the source header if it has one, else a
     new header whose qform and sform (scanner code) hold the geometry and whose scl_slope/inter hold the
-    source's rescaling."""
+    source's rescaling.  A volume whose DICOM source spaced its slices unevenly is refused (one affine
+    cannot place them)."""
+    check_even_slices(volume, path, "NIfTI")
     with library_errors("nifti", "a header nibabel cannot write"):
         image = _build_image(volume)
         with atomic_path(path, force) as tmp:
