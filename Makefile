@@ -39,6 +39,13 @@ dicom-tools:
 	command -v dcmdjpls >/dev/null && command -v gdcmconv >/dev/null && command -v dciodvfy >/dev/null \
 		|| [ "$$(id -u)" != 0 ] || (apt-get update && apt-get install -y dcmtk libgdcm-tools dicom3tools)
 
+# Orthanc and its DICOMweb plugin, from Debian: tests/archive starts its own on 127.0.0.1 (free port, temporary storage).
+# Installed when missing and running as root (CI); otherwise those tests skip with a message (they fail when CI is set).
+.PHONY: pacs-tools
+pacs-tools:
+	[ -x /usr/sbin/Orthanc ] && [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] \
+		|| [ "$$(id -u)" != 0 ] || (apt-get update && apt-get install -y orthanc orthanc-dicomweb)
+
 # The Python packages Slicer 5.10.0 ships, at its versions (tests/slicer/slicer-5.10-packages.txt), in a folder of
 # their own: tests/slicer/test_install.py puts it first on PYTHONPATH to run the Slicer module's tests against them.
 SLICER_PACKAGES := build/slicer-5.10-packages
@@ -51,7 +58,7 @@ $(SLICER_PACKAGES)/.installed: $(SLICER_PINS) | $(BIN)/python
 
 slicer-packages: $(SLICER_PACKAGES)/.installed
 
-test: install browser slicer-packages dicom-tools
+test: install browser slicer-packages dicom-tools pacs-tools
 	$(BIN)/python -m pytest tests
 
 bench: install

@@ -72,6 +72,10 @@ setup(
         "fire>=0.5",  # python -m monai.bundle
         "jsonschema>=4.0",  # monai.bundle verify_metadata
         "hypothesis>=6.100",  # bench.roundtrips draws its random volumes with it
+        # medcomp archive: one task per series on a local or remote Dask cluster; "diagnostics" brings bokeh,
+        # which serves the dashboard whose address the command prints
+        "dask[distributed,diagnostics]>=2024.8",
+        "requests>=2.28",  # medcomp archive's DICOMweb client (QIDO-RS, WADO-RS, STOW-RS: archive/dicomweb.py)
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6.100"],
