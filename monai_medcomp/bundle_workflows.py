@@ -5,7 +5,11 @@ The bundle's network reconstructs without quantisation; real compression needs t
 quantiser and bitstream, so the bundle's inference runs the codec through :mod:`.api` (slice by
 slice, in the engine) and measures what it wrote with :mod:`.metrics`.  The rate-distortion
 comparison reuses the benchmark's measurement (:func:`.bench.ratedistortion.rd_point`) and rate
-control (:mod:`.ratecontrol`); training reuses :mod:`.training`.
+control (:mod:`.ratecontrol`); training reuses :mod:`.training`, and logs each image it reads and its
+progress through the steps.
+
+A user's mistake in a bundle run (no ``--dataset_dir``, an ``--output_dir`` that holds an earlier run) ends
+in the one line of its :class:`.errors.MedCompError` (:func:`one_line_errors`), not in MONAI's traceback.
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ import hashlib
 import json
 import logging
 import os
+import sys
+import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import api
 from .errors import MedCompError, OutputExistsError
 from .fileio import atomic_write
 from .io import file_suffix
 from .metrics import quality_report
+from .volume import Volume
 from .weights import bundles_from, state_bytes
 
 logger = logging.getLogger(__name__)
@@ -37,6 +44,75 @@ RATE_DISTORTION_COLUMNS = ("image", "codec", "status", "params", "file_bpp", "pa
 RECONSTRUCTION_SUFFIX = "_reconstruction.nii.gz"
 COLUMNS = ("image", "status", "codec", "shape", "bits_stored", "compressed_bytes", "bpp", "compression_ratio",
            "space_saving", "psnr", "ssim", "max_abs_error", "encode_seconds")
+PROGRESS_SECONDS = 30.0  # the longest a training run stays silent between two progress lines
+
+
+def one_line_errors() -> None:
+    """End a bundle run that a user's mistake stops with that mistake's one line, not a traceback.
+
+    ``python -m monai.bundle run`` wraps every error in RuntimeErrors ("Failed to instantiate component ...")
+    and prints some 60 lines of MONAI's frames above the MedComp error that says what to do.  The bundles'
+    configs call this from ``initialize``: it sets the interpreter's hook for an uncaught exception so that
+    one whose causes include a :class:`MedCompError` or an ``OSError`` (what the CLI treats as the user's)
+    prints ``error: <message>``; anything else, a bug, keeps its whole traceback.
+    """
+    if getattr(sys.excepthook, "one_line", False):
+        return
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, traceback: Any) -> None:
+        cause = users_error(error)
+        if cause is None:
+            previous(kind, error, traceback)
+        else:
+            print(f"error: {cause}", file=sys.stderr)
+
+    hook.one_line = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+def users_error(error: BaseException | None) -> BaseException | None:
+    """The MedComp error or OSError among ``error`` and its causes, if any."""
+    while error is not None:
+        if isinstance(error, (MedCompError, OSError)):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def checked_dataset_dir(dataset_dir: str | os.PathLike) -> Path:
+    """``dataset_dir`` as a Path, or the error that says how to give one (a bundle's default is a placeholder)."""
+    folder = Path(dataset_dir)
+    if not folder.is_dir():
+        raise MedCompError(f"dataset_dir {folder} is not a folder: run with --dataset_dir <a folder of NIfTI or "
+                           "DICOM images>")
+    return folder
+
+
+class ProgressLog:
+    """Logs a training loop's ``progress(done, total)``: at every tenth of it, and at least every
+    :data:`PROGRESS_SECONDS`, so a long run shows it is alive and how far it has come."""
+
+    def __init__(self, what: str, unit: str):
+        self.what, self.unit = what, unit
+        self._start = self._last = time.monotonic()
+        self._tenth = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        now, tenth = time.monotonic(), 10 * done // max(total, 1)
+        if tenth > self._tenth or now - self._last >= PROGRESS_SECONDS:
+            logger.info("%s: %d/%d %s (%d%%), %.0f s", self.what, done, total, self.unit, 100 * done // max(total, 1),
+                        now - self._start)
+            self._tenth, self._last = tenth, now
+
+
+def logged_volumes(dataset_dir: Path) -> Iterator[tuple[str, Volume]]:
+    """The training images of ``dataset_dir`` (:func:`.training.images.folder_volumes`), each logged as it is read."""
+    from .training.images import folder_volumes
+
+    for label, volume in folder_volumes(dataset_dir):
+        logger.info("read %s: %s, %d-bit", label, "x".join(str(n) for n in volume.array.shape), volume.bits_stored)
+        yield label, volume
 
 
 def weights_from(bundle_root: str | os.PathLike | None) -> contextlib.AbstractContextManager[None]:
@@ -70,10 +146,7 @@ def compress_one(path: Path, output_dir: Path, codec: str, params: dict[str, Any
 
 def dataset_items(dataset_dir: str | os.PathLike) -> list[dict[str, Path]]:
     """``[{"image": path}, ...]`` for every file or DICOM series folder in ``dataset_dir``, sorted by name."""
-    dataset_dir = Path(dataset_dir)
-    if not dataset_dir.is_dir():
-        raise MedCompError(f"dataset_dir {dataset_dir} is not a folder")
-    return [{"image": path} for path in sorted(dataset_dir.iterdir())]
+    return [{"image": path} for path in sorted(checked_dataset_dir(dataset_dir).iterdir())]
 
 
 class CompressionEvaluator:
@@ -107,7 +180,7 @@ def run_per_image(dataset: Sequence[Mapping[str, Any]], image_key: str, table: P
     """``measure`` each item's image into rows, an unreadable or uncodable one into a ``skipped`` row; write
     the rows as the CSV ``table`` (refused before any work if it exists)."""
     if table.exists():
-        raise OutputExistsError(f"output {table} already exists")
+        raise OutputExistsError(f"output {table} already exists (an earlier run): run with another --output_dir")
     table.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     with weights_from(bundle_root):
@@ -190,7 +263,8 @@ class BundleTrainer:
     (:func:`.training.lossy.train`), ``{"epochs": n}`` for ``mlp-huffman``
     (:func:`.training.mlp_huffman.pretrain`), ``{"steps": n}`` Adam steps for ``learned-lossless``
     (:func:`.training.learned_lossless.pretrain`), ``{}`` for ``learned-lossy``, whose fit is deterministic
-    (:func:`.training.learned_lossy.fit`).  Unreadable files are logged and skipped.
+    (:func:`.training.learned_lossy.fit`).  Each image read is logged, unreadable files are logged and skipped,
+    and the steps or epochs are logged as they pass (:class:`ProgressLog`).
     """
 
     def __init__(self, dataset_dir: str | os.PathLike, codec: str, output: str | os.PathLike,
@@ -203,20 +277,22 @@ class BundleTrainer:
         from .codecs.learned_block import LearnedBlockCodec
         from .training import learned_lossless, learned_lossy, lossy, mlp_huffman
         from .training.blocks import training_blocks
-        from .training.images import folder_volumes
 
         if self.output.exists() and not self.force:
-            raise OutputExistsError(f"output {self.output} already exists (force=True to overwrite)")
+            raise OutputExistsError(f"output {self.output} already exists: run with another --output_dir, or with "
+                                    "--force true to replace it")
         codec = get_codec(self.codec)
-        images = folder_volumes(self.dataset_dir)
+        images = logged_volumes(checked_dataset_dir(self.dataset_dir))
+        progress = ProgressLog(f"training {codec.name}", "epochs" if "epochs" in self.budget else "steps")
         pretraining = {"mlp-huffman": mlp_huffman, "learned-lossless": learned_lossless}  # the predictive codecs
         if isinstance(codec, LearnedBlockCodec):
             blocks = training_blocks(lossy.BLOCKS_PER_IMAGE, self.seed, images)
-            network, prior, summary = lossy.train(codec, seed=self.seed, blocks=blocks, **self.budget)
+            network, prior, summary = lossy.train(codec, seed=self.seed, blocks=blocks, progress=progress,
+                                                  **self.budget)
             weights = lossy.weights_bytes(network, prior)
         elif codec.name in pretraining:
             module = pretraining[codec.name]
-            model, summary = module.pretrain(seed=self.seed, images=images, **self.budget)
+            model, summary = module.pretrain(seed=self.seed, images=images, progress=progress, **self.budget)
             weights = module.weights_bytes(model)
         elif codec.name == "learned-lossy":
             if self.budget:

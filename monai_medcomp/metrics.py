@@ -10,7 +10,10 @@ Arrays follow the :class:`~monai_medcomp.volume.Volume` layout, ``(slices, rows,
 * RGB figures are computed per channel and averaged (for PSNR the channel MSEs are averaged, which
   keeps one exact channel from making the result infinite);
 * a volume's PSNR comes from the MSE over all its voxels, its SSIM and MS-SSIM are the means of the
-  slices' values, its max error the largest of any slice.
+  slices' values, its max error the largest of any slice;
+* :func:`windowed_psnr` is the PSNR of what a viewer shows in a display window (rescaled values clipped to
+  it, the window's width the peak): on CT the full-depth peak flatters (``docs/quality.md``), and
+  :mod:`.figures` reports both, with the errors in HU.
 
 SSIM is eq. 4 of the paper (Wang et al. 2004): Gaussian window 11x11, sigma 1.5, k1 = 0.01,
 k2 = 0.03, the SSIM map averaged over the valid (unpadded) window positions, computed with MONAI's
@@ -109,6 +112,39 @@ def psnr(original: np.ndarray, reconstruction: np.ndarray, *, bits_stored: int |
     peak = peak_value(original, bits_stored) if peak is None else peak
     errors = _per_slice_squared_error(original, reconstruction)
     return psnr_from_mse(errors if per_slice else errors.mean(), peak)
+
+
+def rmse(original: np.ndarray, reconstruction: np.ndarray, *, per_slice: bool = False) -> Any:
+    """Root mean squared error over all voxels (and channels), in stored units."""
+    values = np.sqrt(_per_slice_squared_error(original, reconstruction))
+    return values if per_slice else float(np.sqrt(np.square(values).mean()))
+
+
+def share_above(original: np.ndarray, reconstruction: np.ndarray, threshold: float) -> float:
+    """The share of voxels (and channels) whose ``|original - reconstruction|`` exceeds ``threshold``, 0 to 1.
+
+    A mean error hides where the error goes: 1 % of pixels off by 100 HU and every pixel off by 10 HU can
+    have the same RMSE, and only the first shows as lesions that are not there."""
+    above = total = 0
+    for diff in _differences(original, reconstruction):
+        above += int(np.count_nonzero(np.abs(diff) > threshold))
+        total += diff.size
+    return above / total
+
+
+def windowed_psnr(original: np.ndarray, reconstruction: np.ndarray, low: float, high: float, *,
+                  slope: float = 1.0, intercept: float = 0.0, per_slice: bool = False) -> Any:
+    """PSNR of what a viewer shows in the window ``[low, high]``: both images rescaled (``x slope + intercept``,
+    e.g. to HU), clipped to the window, and the peak the window's width.
+
+    This is the PSNR of the displayed grey levels before their rounding to 8 bits: errors outside the window
+    are invisible and count for nothing, errors inside count against the window's contrast, not against the
+    full bit depth (see ``docs/quality.md``)."""
+    a, b = _pair(original, reconstruction)
+    errors = np.array([float(np.square(np.clip(a[i] * slope + intercept, low, high)
+                                       - np.clip(b[i] * slope + intercept, low, high)).mean())
+                       for i in range(a.shape[0])])
+    return psnr_from_mse(errors if per_slice else errors.mean(), high - low)
 
 
 def _batches(a: np.ndarray, b: np.ndarray):

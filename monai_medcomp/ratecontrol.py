@@ -13,13 +13,16 @@ not, whether higher is better); the search here relies on rate and quality movin
   step one full encode (and, for PSNR, one decode).  When integer steps jump over the window, the
   closest setting on the safe side (rate at or below, PSNR at or above) is kept, with a warning.
 
-The encoded header records what was asked and reached: ``header.extra["target"]``.
+The encoded header records what was asked and reached: ``header.extra["target"]``.  With ``progress``
+each pass prints one line to stderr (the setting tried and what it gave) instead of a progress bar per encode.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import sys
 import warnings
 from typing import Any, Callable
 
@@ -142,7 +145,9 @@ class _Search:
         self.codec = codec
         self.volume = volume
         self.measure = measure
-        self.engine_options = engine_options
+        # progress is one line per pass (report), not a bar per encode that restarts from 0 at every pass
+        self.report = bool(engine_options.get("progress"))
+        self.engine_options = {**engine_options, "progress": False}
         self.target = target
         self.axis = _Axis(codec.knob) if codec.knob is not None else None
         self.trials: dict[Any, _Trial] = {}
@@ -158,7 +163,18 @@ class _Search:
         trial = _Trial(position, params, encoded, container_bpp(encoded))
         if self.measure is not None:
             trial.score = self.measure(decode_in_memory(encoded, self.codec, self.engine_options))
+        if self.report:
+            print(f"{self.codec.name} pass {self.encodes}: {self.describe(trial)}", file=sys.stderr, flush=True)
         return trial
+
+    def describe(self, trial: _Trial) -> str:
+        """``quality=50 -> 0.171 bpp, 50.07 dB``: the setting tried and what it gave."""
+        knob = self.codec.knob
+        setting = (self.setting(trial) if knob is not None and knob.name in trial.params
+                   else json.dumps(trial.params))
+        measured = {"psnr": ", lossless" if math.isinf(trial.score) else f", {trial.score:.2f} dB",
+                    "max_error": f", max error {trial.score:g}"}
+        return f"{setting} -> {trial.bpp:.3f} bpp{measured.get(self.target.kind, '') if self.target else ''}"
 
     def at(self, position: float) -> _Trial:
         value = self.axis.value(position)

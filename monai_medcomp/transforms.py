@@ -8,12 +8,19 @@ axis, so a tensor ``[c, i, j, k]`` is coded as the :class:`~monai_medcomp.volume
 ``Encode`` returns the ``.mcz`` bytes as a 1-D uint8 MetaTensor on the input's device whose meta is the
 input's meta plus ``meta["compression"]`` (codec, params as JSON text, lossless, measured bpp, sizes).
 The layout and the input dtype travel inside the container, so ``Decode`` needs nothing but those bytes
-and returns the image in its original shape, dtype and device.  Pixels must be whole numbers: MONAI
-loaders give float32, which is converted to the smallest integer type that holds the values exactly.
+and returns the image in its original shape, dtype and device.
+
+Two kinds of pixels are taken.  Stored integers (MONAI loaders give them as float32 whole numbers, which
+are converted to the smallest integer type that holds them exactly) are coded as they are.  Intensities
+after normalisation (``ScaleIntensity`` to [0, 1], a CT window scaled by ``ScaleIntensityRange``) are not
+whole numbers: declare their range and a bit depth, ``value_range=(0, 1), bits_stored=12``, and they are
+quantised onto ``0 .. 2**12 - 1``, coded, and restored to the same range and dtype, which is where
+compression augmentation sits in a training pipeline (:class:`Quantisation`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Hashable, Mapping, Sequence
 
@@ -47,14 +54,64 @@ def whole_number_array(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise UnsupportedDataError(f"cannot compress {array.dtype.name} pixels: expected integer values")
     if array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.round(array)).all()):
-        raise UnsupportedDataError(f"{array.dtype.name} pixels that are not whole numbers cannot be coded exactly; "
-                                   "compress the stored integers (e.g. LoadImage without scaling)")
+        raise UnsupportedDataError(f"{array.dtype.name} pixels that are not whole numbers cannot be coded exactly: "
+                                   "compress the stored integers (LoadImage without scaling) or, for normalised "
+                                   "intensities, give value_range and bits_stored (e.g. (0, 1) and 12)")
     low, high = array.min(), array.max()
     for name in ("uint8", "int8", "uint16", "int16"):
         limits = np.iinfo(name)
         if limits.min <= low and high <= limits.max:
             return array.astype(name)
     raise UnsupportedDataError(f"pixel values {low}..{high} do not fit in 16 bits")
+
+
+@dataclasses.dataclass(frozen=True)
+class Quantisation:
+    """Normalised intensities in ``low .. high`` as integers of ``bits`` bits, and back.
+
+    The range maps linearly onto ``0 .. 2**bits - 1``: the codec's PSNR peak is then the range itself, a
+    ``max_error`` of n allows n steps of ``(high - low) / (2**bits - 1)``, and a lossless codec returns the
+    values to within half a step.  Values outside the range by more than half a step are refused rather
+    than clipped, since that means the range declared is not the data's.
+    """
+
+    low: float
+    high: float
+    bits: int
+
+    @classmethod
+    def declared(cls, value_range: Sequence[float] | None, bits_stored: int | None) -> "Quantisation | None":
+        """The quantisation a transform's ``value_range`` and ``bits_stored`` ask for, checked; None without a range."""
+        if value_range is None:
+            return None
+        low, high = (float(v) for v in value_range)
+        if bits_stored is None:
+            raise UnsupportedDataError("value_range needs bits_stored too: the bit depth the values are quantised to "
+                                       "(e.g. value_range=(0, 1), bits_stored=12)")
+        if not (np.isfinite([low, high]).all() and low < high):
+            raise UnsupportedDataError(f"value_range must be two finite numbers, low < high, not {tuple(value_range)}")
+        if not 2 <= bits_stored <= 16:
+            raise UnsupportedDataError(f"bits_stored must be from 2 to 16, not {bits_stored}")
+        return cls(low, high, int(bits_stored))
+
+    @property
+    def top(self) -> int:
+        return (1 << self.bits) - 1
+
+    def to_integers(self, values: np.ndarray) -> np.ndarray:
+        if values.dtype.kind != "f":
+            raise UnsupportedDataError(f"value_range is for normalised float intensities; these are "
+                                       f"{values.dtype.name} integers, which are coded as they are without it")
+        steps = (values.astype(np.float64) - self.low) * (self.top / (self.high - self.low))
+        if not np.isfinite(steps).all():
+            raise UnsupportedDataError("cannot compress NaN or infinite intensities")
+        if steps.min() < -0.5 or steps.max() > self.top + 0.5:
+            raise UnsupportedDataError(f"intensities {values.min():g}..{values.max():g} lie outside value_range "
+                                       f"{self.low:g}..{self.high:g}")
+        return np.clip(np.rint(steps), 0, self.top).astype(np.uint8 if self.bits <= 8 else np.uint16)
+
+    def to_values(self, integers: np.ndarray, dtype: str) -> np.ndarray:
+        return (self.low + integers.astype(np.float64) * ((self.high - self.low) / self.top)).astype(dtype)
 
 
 def bits_for_values(array: np.ndarray) -> int:
@@ -97,24 +154,33 @@ def lps_affine(img: Image) -> np.ndarray:
     return affine
 
 
-def to_volume(img: Image, bits_stored: int | None = None) -> Volume:
-    """A channel-first image as a Volume with its geometry and, in the metadata, how to rebuild the tensor."""
+def to_volume(img: Image, bits_stored: int | None = None, quantisation: Quantisation | None = None) -> Volume:
+    """A channel-first image as a Volume with its geometry and, in the metadata, how to rebuild the tensor
+    (and, for normalised intensities, their range)."""
     array = _as_numpy(img)
-    layout = {"spatial_dims": array.ndim - 1, "dtype": array.dtype.name}
-    pixels = whole_number_array(channel_first_to_volume_array(array))
-    bits = bits_for_values(pixels) if bits_stored is None else bits_stored
+    layout: dict[str, Any] = {"spatial_dims": array.ndim - 1, "dtype": array.dtype.name}
+    volume_array = channel_first_to_volume_array(array)
+    if quantisation is not None:
+        pixels, bits = quantisation.to_integers(volume_array), quantisation.bits
+        layout["value_range"] = [quantisation.low, quantisation.high]
+    else:
+        pixels = whole_number_array(volume_array)
+        bits = bits_for_values(pixels) if bits_stored is None else bits_stored
     return Volume.from_lps_affine(pixels, lps_affine(img), bits_stored=bits, metadata={LAYOUT_KEY: layout})
 
 
 def decode_channel_first(data: bytes) -> tuple[np.ndarray, dict[str, Any]]:
-    """The channel-first integer array coded in ``data`` (by :class:`Encode`) and the layout stored with it."""
+    """The channel-first array coded in ``data`` (by :class:`Encode`), back in the input's dtype and, for
+    normalised intensities, its range; and the layout stored with it."""
     volume = api.decompress(data)
     layout = volume.metadata.get(LAYOUT_KEY)
     if layout is None:
         raise UnsupportedDataError("these bytes were not made by monai_medcomp.transforms.Encode "
                                    "(no channel-first layout stored); use monai_medcomp.api.decompress")
     array = volume_array_to_channel_first(volume.array, layout["spatial_dims"])
-    return np.ascontiguousarray(array), layout
+    if "value_range" in layout:
+        array = Quantisation.declared(layout["value_range"], volume.bits_stored).to_values(array, layout["dtype"])
+    return np.ascontiguousarray(array.astype(layout["dtype"], copy=False)), layout
 
 
 def _compression_figures(result: api.CompressionResult) -> dict[str, Any]:
@@ -144,20 +210,22 @@ class Encode(Transform):
     Give at most one target (``quality`` on the codec's own knob, ``bpp``, ``psnr`` in dB or
     ``max_error``) or explicit ``params``; with neither the codec's default (lossless where it can be).
     ``bits_stored`` sets the true bit depth (the PSNR peak); without it the fewest bits that hold the
-    values are assumed, since a tensor no longer knows its file's header.
+    values are assumed, since a tensor no longer knows its file's header.  ``value_range`` (with
+    ``bits_stored``) takes normalised intensities: see :class:`Quantisation`.
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
     def __init__(self, codec: str = "jpegls", *, quality: float | None = None, bpp: float | None = None,
                  psnr: float | None = None, max_error: int | None = None, params: dict[str, Any] | None = None,
-                 bits_stored: int | None = None) -> None:
+                 bits_stored: int | None = None, value_range: Sequence[float] | None = None) -> None:
         self.codec = get_codec(codec).name  # an unknown name fails here, not on the first image
         self.options = dict(quality=quality, bpp=bpp, psnr=psnr, max_error=max_error, params=params)
         self.bits_stored = bits_stored
+        self.quantisation = Quantisation.declared(value_range, bits_stored)
 
     def compress(self, img: Image) -> api.CompressionResult:
-        return api.compress(to_volume(img, self.bits_stored), codec=self.codec, **self.options)
+        return api.compress(to_volume(img, self.bits_stored, self.quantisation), codec=self.codec, **self.options)
 
     def __call__(self, img: Image) -> Image:
         result = self.compress(img)
@@ -175,7 +243,7 @@ class Decode(Transform):
     def __call__(self, data: Image | bytes) -> Image:
         raw = bytes(data) if isinstance(data, (bytes, bytearray)) else _as_numpy(data).astype(np.uint8).tobytes()
         array, layout = decode_channel_first(raw)
-        image = torch.from_numpy(array.astype(layout["dtype"]))
+        image = torch.from_numpy(array)
         if isinstance(data, torch.Tensor):
             image = image.to(data.device)
         figures = data.meta.get(COMPRESSION_KEY) if isinstance(data, MetaTensor) else None
@@ -185,8 +253,8 @@ class Decode(Transform):
 class SimulateCompression(Transform):
     """Compress and decompress: the reconstruction, of the same type, dtype and device as the input.
 
-    Takes the same codec, target and ``bits_stored`` options as :class:`Encode`; the measured figures
-    are added to a MetaTensor's ``meta["compression"]``.
+    Takes the same codec, target, ``bits_stored`` and ``value_range`` options as :class:`Encode`; the
+    measured figures are added to a MetaTensor's ``meta["compression"]``.
     """
 
     backend = Encode.backend
@@ -214,7 +282,8 @@ class RandSimulateCompression(RandomizableTransform):
     ``codecs`` maps codec names to a ``(low, high)`` range on that codec's own quality knob (e.g.
     ``{"jpeg2000": (0.25, 4.0)}`` bits per pixel, ``{"jpegls": (1, 8)}`` NEAR); a plain list of names
     uses each knob's whole range, and a codec without a knob runs at its default.  The augmentation
-    that makes segmentation or classification models robust to compressed inputs.  The meta is left
+    that makes segmentation or classification models robust to compressed inputs; after intensity
+    normalisation, give ``value_range`` and ``bits_stored`` (:class:`Quantisation`).  The meta is left
     as it was (images of a batch must share their meta keys); ``codec`` and ``quality`` say what the
     last call drew.
     """
@@ -222,7 +291,7 @@ class RandSimulateCompression(RandomizableTransform):
     backend = Encode.backend
 
     def __init__(self, prob: float = 0.1, codecs: Mapping[str, Sequence[float]] | Sequence[str] | None = None,
-                 bits_stored: int | None = None) -> None:
+                 bits_stored: int | None = None, value_range: Sequence[float] | None = None) -> None:
         RandomizableTransform.__init__(self, prob)
         codecs = DEFAULT_AUGMENTATION_CODECS if codecs is None else codecs
         if not isinstance(codecs, Mapping):
@@ -230,7 +299,8 @@ class RandSimulateCompression(RandomizableTransform):
         if not codecs:
             raise UnsupportedDataError("RandSimulateCompression needs at least one codec")
         self.ranges = {get_codec(name).name: _quality_range(name, bounds) for name, bounds in codecs.items()}
-        self.bits_stored = bits_stored
+        Quantisation.declared(value_range, bits_stored)  # a wrong range fails here, not on the first image
+        self.bits_stored, self.value_range = bits_stored, value_range
         self.codec: str = next(iter(self.ranges))
         self.quality: float | None = None
 
@@ -248,7 +318,8 @@ class RandSimulateCompression(RandomizableTransform):
             self.randomize()
         if not self._do_transform:
             return img
-        simulate = SimulateCompression(self.codec, quality=self.quality, bits_stored=self.bits_stored)
+        simulate = SimulateCompression(self.codec, quality=self.quality, bits_stored=self.bits_stored,
+                                       value_range=self.value_range)
         return simulate.reconstruct(img)[0]
 
 
@@ -337,10 +408,12 @@ class RandSimulateCompressiond(RandomizableTransform, MapTransform):
 
     def __init__(self, keys: KeysCollection, prob: float = 0.1,
                  codecs: Mapping[str, Sequence[float]] | Sequence[str] | None = None,
-                 bits_stored: int | None = None, allow_missing_keys: bool = False) -> None:
+                 bits_stored: int | None = None, value_range: Sequence[float] | None = None,
+                 allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
-        self.rand_simulate = RandSimulateCompression(prob=1.0, codecs=codecs, bits_stored=bits_stored)
+        self.rand_simulate = RandSimulateCompression(prob=1.0, codecs=codecs, bits_stored=bits_stored,
+                                                     value_range=value_range)
 
     def set_random_state(self, seed: int | None = None,
                          state: np.random.RandomState | None = None) -> "RandSimulateCompressiond":

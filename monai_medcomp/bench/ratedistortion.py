@@ -17,6 +17,7 @@ import numpy as np
 from .. import api, metrics
 from ..codecs import Codec, Knob
 from ..volume import Volume
+from ..windows import Window, units_of
 from .bdrate import bd_rate
 from .report import markdown_table
 from .speed import megabytes_per_second, timed
@@ -78,10 +79,12 @@ def knob_values(codec: Codec, count: int) -> list[float | int]:
     return list(dict.fromkeys(codec.knob.clip(v) for v in spread(sweep_range.low, sweep_range.high, count)))
 
 
-def rd_point(volume: Volume, codec: Codec, params: dict[str, Any], ms_ssim: bool = False) -> dict[str, Any]:
+def rd_point(volume: Volume, codec: Codec, params: dict[str, Any], ms_ssim: bool = False,
+             window: Window | None = None) -> dict[str, Any]:
     """One setting: rate (payload and whole file), quality and speed, measured on a real round trip.
 
-    ``ms_ssim`` adds the MS-SSIM of the same decoded pixels (it costs about as much as the SSIM).
+    ``ms_ssim`` adds the MS-SSIM of the same decoded pixels (it costs about as much as the SSIM); ``window``
+    adds ``psnr_window``, the PSNR in that display window (:func:`metrics.windowed_psnr`).
     """
     encode_seconds, result = timed(api.compress, volume, codec=codec, params=params)
     decode_seconds, decoded = timed(api.decompress, result.data)
@@ -100,12 +103,16 @@ def rd_point(volume: Volume, codec: Codec, params: dict[str, Any], ms_ssim: bool
     }
     if ms_ssim:
         point["ms_ssim"] = metrics.ms_ssim(volume.array, decoded.array, bits_stored=bits)
+    if window is not None:
+        units = units_of(volume)
+        point["psnr_window"] = metrics.windowed_psnr(volume.array, decoded.array, window.low, window.high,
+                                                     slope=units.slope, intercept=units.intercept)
     return point
 
 
-def sweep(volume: Volume, codec: Codec, count: int) -> list[dict[str, Any]]:
+def sweep(volume: Volume, codec: Codec, count: int, window: Window | None = None) -> list[dict[str, Any]]:
     """The codec's curve on one volume, ``count`` knob settings (fewer when an integer knob is short)."""
-    return [rd_point(volume, codec, codec.with_knob(value)) for value in knob_values(codec, count)]
+    return [rd_point(volume, codec, codec.with_knob(value), window=window) for value in knob_values(codec, count)]
 
 
 def curve(points: Iterable[Mapping[str, Any]]) -> list[tuple[float, float]]:
@@ -156,12 +163,25 @@ def bd_table(results: Mapping[str, Any]) -> str:
     return markdown_table(["image"] + codecs, body, digits=1)
 
 
+def _psnr_cell(key: str) -> Any:
+    """A PSNR column: "lossless" for an exact point (its PSNR is null in JSON), a dash where not measured."""
+    return lambda p: math.inf if p["max_abs_error"] == 0 else p.get(key)
+
+
+POINT_COLUMNS = [("knob", lambda p: p["knob"]), ("payload bpp", lambda p: p["payload_bpp"]),
+                 ("file bpp", lambda p: p["file_bpp"]), ("PSNR dB", _psnr_cell("psnr")),
+                 ("PSNR in window dB", _psnr_cell("psnr_window")), ("SSIM", lambda p: p["ssim"]),
+                 ("max error", lambda p: p["max_abs_error"]), ("enc MB/s", lambda p: p["encode_mbps"]),
+                 ("dec MB/s", lambda p: p["decode_mbps"])]
+
+
 def points_table(points: Sequence[Mapping[str, Any]]) -> str:
-    """One row per knob setting; an exact reconstruction shows as lossless (its PSNR is null in JSON)."""
-    rows = [[p["knob"], p["payload_bpp"], p["file_bpp"], math.inf if p["max_abs_error"] == 0 else p["psnr"],
-             p["ssim"], p["max_abs_error"], p["encode_mbps"], p["decode_mbps"]] for p in points]
-    return markdown_table(["knob", "payload bpp", "file bpp", "PSNR dB", "SSIM", "max error", "enc MB/s", "dec MB/s"],
-                          rows, digits=3)
+    """One row per knob setting; an exact reconstruction shows as lossless (its PSNR is null in JSON).  Points
+    measured in a display window get their windowed PSNR beside the full-depth one."""
+    windowed = any("psnr_window" in p for p in points)
+    columns = [(name, cell) for name, cell in POINT_COLUMNS if windowed or name != "PSNR in window dB"]
+    return markdown_table([name for name, _ in columns], [[cell(p) for _, cell in columns] for p in points],
+                          digits=3)
 
 
 def markdown(results: Mapping[str, Any], plots: Mapping[str, str]) -> str:
@@ -185,6 +205,10 @@ def markdown(results: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         if not by_codec:
             continue
         section = [f"## {image}\n", f"![{image} rate-distortion]({plots[image]})\n"]
+        shown = results.get("windows", {}).get(image)
+        if shown:
+            section.append(f"PSNR in window: {shown['center']:g}/{shown['width']:g} ({shown['source']}), the image "
+                           "clipped to the window and the peak its width.\n")
         for name, points in by_codec.items():
             section.append(f"<details><summary>{name}</summary>\n\n{points_table(points)}\n</details>\n")
         parts.append("\n".join(section))

@@ -121,7 +121,8 @@ def rd_figure(title: str, curves: Mapping[str, Sequence[Mapping[str, Any]]], met
             if finite:
                 axis.plot(*zip(*finite), marker="o", markersize=3, label=codec)
         axis.set_xlabel("bits per pixel (codec payload)")
-        axis.set_ylabel({"psnr": "PSNR (dB)", "ssim": "SSIM"}.get(metric, metric))
+        axis.set_ylabel({"psnr": "PSNR (dB), full bit depth", "psnr_window": "PSNR (dB) in the display window",
+                         "ssim": "SSIM"}.get(metric, metric))
         axis.set_xscale("log")
         axis.grid(True, which="both", alpha=0.3)
     figure.suptitle(title)

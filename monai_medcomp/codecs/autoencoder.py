@@ -23,6 +23,7 @@ from ..networks.block_autoencoder import BlockAutoencoder
 from ..networks.bundle_networks import ResidualBlockAutoencoder
 from .base import register
 from .learned_block import LearnedBlockCodec, add_quantisation_noise, dequantise, quantise
+from .reproductions import REPRODUCTIONS
 
 FINETUNE_STEPS = 60
 FINETUNE_LR = 1e-3
@@ -49,7 +50,7 @@ class SingleLatentCodec(LearnedBlockCodec):
 class CNNAECodec(SingleLatentCodec):
     name = "cnn-ae"
     bundle = "cnn_ae"
-    description = "lossy 16:1: convolutional autoencoder of 32x32 blocks (paper's CNN-AE)"
+    description = REPRODUCTIONS["cnn-ae"].describe("lossy 16:1: convolutional autoencoder of 32x32 blocks")
     decoder_channels: tuple[int, ...] = (64, 32)
 
     def build_network(self, channels: int = 1) -> BlockAutoencoder:
@@ -64,7 +65,8 @@ class CNNRNNAECodec(LearnedBlockCodec):
     stages = 3
     latent_size = 4
     params_allowed = ("entropy", "stages")
-    description = "lossy 16:1, progressive: three residual autoencoder stages of 32x32 blocks (paper's CNN-RNN-AE)"
+    description = REPRODUCTIONS["cnn-rnn-ae"].describe(
+        "lossy 16:1, progressive: three residual autoencoder stages of 32x32 blocks")
 
     def build_network(self, channels: int = 1) -> ResidualBlockAutoencoder:
         return ResidualBlockAutoencoder(in_channels=channels, out_channels=channels, stages=self.stages,
@@ -171,7 +173,8 @@ class FineTunedDecoderCodec(LearnedBlockCodec):
 class CNNAEFTCodec(FineTunedDecoderCodec, CNNAECodec):
     name = "cnn-ae-ft"
     bundle = "cnn_ae_ft"
-    description = "lossy ~16:1: CNN-AE with a 1,191-weight decoder fine-tuned per slice and stored (paper's CNN-AE-FT)"
+    description = REPRODUCTIONS["cnn-ae-ft"].describe(
+        "lossy ~16:1: CNN-AE with a 1,191-weight decoder fine-tuned per slice and stored")
 
     decoder_channels = (10, 10)
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import CodecError, MissingWeightsError, UnknownCodecError, UnsupportedDataError
 from ..weights import Weights, find_weights, has_weights
+from .reproductions import REPRODUCTIONS, Reproduction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Codec(abc.ABC):
     description: ClassVar[str] = ""
     param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}  # beyond the knob's own range
     bundle_name: ClassVar[str | None] = None  # the MONAI bundle that holds a learned codec's weights
+    standard: ClassVar[bool] = False  # an ISO standard codec through its reference library
 
     @property
     def version(self) -> str:
@@ -188,6 +190,19 @@ class Codec(abc.ABC):
     def decode_batch(self, chunks: Sequence[bytes], shapes: Sequence[Sequence[int]], fmt: PixelFormat,
                      params: dict[str, Any], device: Any = None) -> list[np.ndarray]:
         return [self.decode(data, shape, fmt, params) for data, shape in zip(chunks, shapes)]
+
+    @property
+    def reproduction(self) -> Reproduction | None:
+        """For one of the paper's methods, what it reproduces and how far it measured from JPEG 2000."""
+        return REPRODUCTIONS.get(self.name)
+
+    @property
+    def family(self) -> str:
+        """``"standard"``, ``"medcomp"`` (MedComp's own) or ``"reproduction"`` (the paper's, see :attr:`reproduction`):
+        what a front-end groups codecs by."""
+        if self.standard:
+            return "standard"
+        return "reproduction" if self.reproduction is not None else "medcomp"
 
     def capabilities(self) -> str:
         return "/".join(word for word, flag in (("lossless", self.lossless), ("near-lossless", self.near_lossless),

@@ -29,6 +29,7 @@ import numpy as np
 
 from .base import Knob, PixelFormat, register
 from .classical import ErrorBoundKnob, PlaneCodec
+from .reproductions import REPRODUCTIONS
 
 BITSTREAM_VERSION = 1  # of the layouts below; raise it when they change
 # A 4 MiB window holds a large slice's streams; preset 9's 64 MiB would cost ~30 ms per call to set up.
@@ -264,7 +265,7 @@ class Bttc(ErrorBoundKnob, PlaneCodec):
     lossy = True
     knob = Knob("tolerance", 0, 4095, higher_is_better=False,
                 description="largest |error| a triangle's linear interpolation may make; 0 is lossless")
-    description = "binary-tree triangular coding (numpy) with an LZMA stage"
+    description = REPRODUCTIONS["bttc"].describe("binary-tree triangular coding (numpy) with an LZMA stage")
 
     @property
     def version(self) -> str:
@@ -319,7 +320,8 @@ class KMeansVq(PlaneCodec):
     default_codebook = 256
     knob = Knob("codebook", 2, 4096, description="number of codewords (k)")
     param_ranges = {"block": (1, 64)}
-    description = "k-means++ vector quantisation of 4x4 blocks (scikit-learn) with an LZMA stage"
+    description = REPRODUCTIONS["kmeans"].describe(
+        "k-means++ vector quantisation of 4x4 blocks (scikit-learn) with an LZMA stage")
 
     @property
     def version(self) -> str:

@@ -93,6 +93,7 @@ class ImagecodecsCodec(PlaneCodec):
     """A plane codec from imagecodecs, whose uniform naming gives ``<library>_version`` and ``_decode``."""
 
     library: ClassVar[str]
+    standard = True
 
     def imagecodecs_function(self, suffix: str) -> Any:
         return getattr(imagecodecs, f"{self.library}_{suffix}")

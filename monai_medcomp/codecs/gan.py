@@ -24,6 +24,7 @@ from ..networks.gan import ResNetGenerator
 from .autoencoder import FineTunedDecoderCodec, SingleLatentCodec
 from .base import register
 from .learned_block import LearnedBlockCodec, add_quantisation_noise, dequantise, quantise
+from .reproductions import REPRODUCTIONS
 
 DOWNSAMPLE = 4
 
@@ -52,7 +53,8 @@ class GANCodec(LearnedBlockCodec):
 class GANWGANCodec(GANCodec):
     name = "gan-wgan"
     bundle = "gan_wgan"
-    description = "lossy 16:1: 4x-downsampled block + ResNet generator trained as a WGAN (paper's GAN)"
+    description = REPRODUCTIONS["gan-wgan"].describe(
+        "lossy 16:1: 4x-downsampled block + ResNet generator trained as a WGAN")
 
 
 @register
@@ -60,7 +62,8 @@ class GANDCGANCodec(GANCodec):
     name = "gan-dcgan"
     bundle = "gan_dcgan"
     adversarial = "dcgan"
-    description = "lossy 16:1: 4x-downsampled block + ResNet generator trained as a DCGAN (paper's GAN)"
+    description = REPRODUCTIONS["gan-dcgan"].describe(
+        "lossy 16:1: 4x-downsampled block + ResNet generator trained as a DCGAN")
 
 
 class GANAECodec(SingleLatentCodec):
@@ -79,14 +82,16 @@ class GANAEL1WGANCodec(GANAECodec):
     name = "gan-ae-l1-wgan"
     bundle = "gan_ae_l1_wgan"
     pixel_loss = "l1"
-    description = "lossy 16:1: encoder + ResNet generator + critic, L1 + WGAN loss (paper's GAN-AE)"
+    description = REPRODUCTIONS["gan-ae-l1-wgan"].describe(
+        "lossy 16:1: encoder + ResNet generator + critic, L1 + WGAN loss")
 
 
 @register
 class GANAEL2WGANCodec(GANAECodec):
     name = "gan-ae-l2-wgan"
     bundle = "gan_ae_l2_wgan"
-    description = "lossy 16:1: encoder + ResNet generator + critic, L2 + WGAN loss (paper's GAN-AE)"
+    description = REPRODUCTIONS["gan-ae-l2-wgan"].describe(
+        "lossy 16:1: encoder + ResNet generator + critic, L2 + WGAN loss")
 
 
 @register
@@ -95,7 +100,8 @@ class GANAEL1DCGANCodec(GANAECodec):
     bundle = "gan_ae_l1_dcgan"
     pixel_loss = "l1"
     adversarial = "dcgan"
-    description = "lossy 16:1: encoder + ResNet generator + discriminator, L1 + DCGAN loss (paper's GAN-AE)"
+    description = REPRODUCTIONS["gan-ae-l1-dcgan"].describe(
+        "lossy 16:1: encoder + ResNet generator + discriminator, L1 + DCGAN loss")
 
 
 @register
@@ -103,13 +109,15 @@ class GANAEL2DCGANCodec(GANAECodec):
     name = "gan-ae-l2-dcgan"
     bundle = "gan_ae_l2_dcgan"
     adversarial = "dcgan"
-    description = "lossy 16:1: encoder + ResNet generator + discriminator, L2 + DCGAN loss (paper's GAN-AE)"
+    description = REPRODUCTIONS["gan-ae-l2-dcgan"].describe(
+        "lossy 16:1: encoder + ResNet generator + discriminator, L2 + DCGAN loss")
 
 
 @register
 class GANAEFTCodec(FineTunedDecoderCodec, GANAEL2WGANCodec):
     name = "gan-ae-ft"
-    description = "lossy ~16:1: gan-ae-l2-wgan with its generator's output stage fine-tuned per slice (GAN-AE-FT)"
+    description = REPRODUCTIONS["gan-ae-ft"].describe(
+        "lossy ~16:1: gan-ae-l2-wgan with its generator's output stage fine-tuned per slice")
 
     def tuned_parameters(self, network: Any) -> list[Any]:
         return [*network.generator.upsample[-2].parameters(), *network.generator.tail.parameters()]

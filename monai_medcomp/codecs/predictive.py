@@ -41,6 +41,7 @@ from .integer_mlp import MAX_SHIFT
 from .mlp_predictor import (BUNDLE, CODEC, SHA_PREFIX, MLPHuffmanOptions, MLPPredictor, PretrainedBundle,
                             build_model, fit_model, input_shift, pack_weights, quantise, training_data,
                             training_pixels, unpack_weights)
+from .reproductions import REPRODUCTIONS
 
 CHUNK_VERSION = 1
 MODES = ("pretrained", "finetuned", "scratch")  # what a chunk's weights section holds: nothing, a delta, all
@@ -220,7 +221,8 @@ class MLPHuffmanCodec(Codec):
     bundle_name = BUNDLE
     lossless = True
     uses_torch = True
-    description = "lossless: per-slice MLP predictor on a 60-pixel causal context + canonical Huffman"
+    description = REPRODUCTIONS[CODEC].describe(
+        "lossless: per-slice MLP predictor on a 60-pixel causal context + canonical Huffman")
 
     def __init__(self) -> None:
         self.bundle = PretrainedBundle()

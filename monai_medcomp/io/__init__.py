@@ -1,4 +1,4 @@
-"""Reading and writing medical image files as Volumes: DICOM, NIfTI, ITK formats, PNG and TIFF.
+"""Reading and writing medical image files as Volumes: DICOM, NIfTI, ITK formats, PNG and TIFF (and JPEG previews).
 
 ``read_volume`` picks a reader by suffix, or by the file's first bytes when the suffix says nothing
 (DICOM files often have none); ``write_volume`` picks a writer by suffix.  Readers keep the stored
@@ -41,6 +41,7 @@ _WRITERS: dict[str, Writer] = {
     **dict.fromkeys(NIFTI_SUFFIXES, nifti.write_nifti),
     **dict.fromkeys(ITK_WRITE_SUFFIXES, itk_io.write_itk),
     **dict.fromkeys(PNG_SUFFIXES, raster.write_png),
+    **dict.fromkeys(raster.JPEG_SUFFIXES, raster.write_jpeg),  # previews only: JPEG is not read back
     **dict.fromkeys(TIFF_SUFFIXES, raster.write_tiff),
 }
 
@@ -132,7 +133,7 @@ def is_dicom_output(path: str | os.PathLike) -> bool:
 
 def write_volume(volume: Volume, path: str | os.PathLike, *, force: bool = False, **options: Any) -> Any:
     """Write ``volume`` by suffix: ``.nii``/``.nii.gz``, ``.dcm``, a folder (DICOM series), ``.mha``/``.nrrd``,
-    ``.png``, ``.tif``/``.tiff``.
+    ``.png``, ``.tif``/``.tiff``, ``.jpg`` (an 8-bit preview: ``io.raster``).
 
     The output appears all at once or not at all, and an existing output is replaced only with ``force``.
     ``options`` go to the format's writer (e.g. ``compression`` for TIFF and ITK formats, ``transfer_syntax``

@@ -127,7 +127,7 @@ class Plane:
     slice_gap: float | None  # Spacing Between Slices, else Slice Thickness
 
 
-def _functional(ds: Dataset, frame: int, sequence: str, keyword: str) -> Any:
+def functional_value(ds: Dataset, frame: int, sequence: str, keyword: str) -> Any:
     """``keyword`` for ``frame``: per-frame functional group, shared group, then the top-level element."""
     for groups, per_frame in ((ds.get("PerFrameFunctionalGroupsSequence"), True),
                               (ds.get("SharedFunctionalGroupsSequence"), False)):
@@ -147,12 +147,12 @@ def frame_planes(ds: Dataset) -> list[Plane]:
     """One :class:`Plane` per frame of ``ds``."""
     planes = []
     for frame in range(num_frames(ds)):
-        orientation = _functional(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
-        position = _functional(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
-        spacing = (_functional(ds, frame, "PixelMeasuresSequence", "PixelSpacing")
+        orientation = functional_value(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
+        position = functional_value(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
+        spacing = (functional_value(ds, frame, "PixelMeasuresSequence", "PixelSpacing")
                    or ds.get("ImagerPixelSpacing"))
-        gap = (_functional(ds, frame, "PixelMeasuresSequence", "SpacingBetweenSlices")
-               or _functional(ds, frame, "PixelMeasuresSequence", "SliceThickness"))
+        gap = (functional_value(ds, frame, "PixelMeasuresSequence", "SpacingBetweenSlices")
+               or functional_value(ds, frame, "PixelMeasuresSequence", "SliceThickness"))
         planes.append(Plane(
             orientation=np.asarray(orientation, float).reshape(2, 3) if orientation and len(orientation) == 6
             else None,
@@ -290,8 +290,8 @@ def _summary(ds: Dataset) -> dict[str, Any]:
     """The header facts front-ends ask first, beside the full JSON header."""
     summary: dict[str, Any] = {"modality": ds.get("Modality"),
                                "photometric_interpretation": ds.get("PhotometricInterpretation")}
-    slope = _functional(ds, 0, "PixelValueTransformationSequence", "RescaleSlope")
-    intercept = _functional(ds, 0, "PixelValueTransformationSequence", "RescaleIntercept")
+    slope = functional_value(ds, 0, "PixelValueTransformationSequence", "RescaleSlope")
+    intercept = functional_value(ds, 0, "PixelValueTransformationSequence", "RescaleIntercept")
     if slope is not None or intercept is not None:
         summary["rescale"] = {"slope": float(slope if slope is not None else 1.0),
                               "intercept": float(intercept if intercept is not None else 0.0)}
@@ -559,10 +559,10 @@ def _copy_frame(ds: Dataset, source: Dataset, frame: int, plane: bool) -> None:
     """Frame ``frame`` of ``source``: its Frame Laterality as Image Laterality (a file of its own says it at
     the image level) and, with ``plane``, the plane attributes it has, and only those: none is invented."""
     for sequence, keyword in PLANE_KEYWORDS if plane else ():
-        value = _functional(source, frame, sequence, keyword)
+        value = functional_value(source, frame, sequence, keyword)
         if value not in (None, ""):
             setattr(ds, keyword, value)
-    laterality = _functional(source, frame, "FrameAnatomySequence", "FrameLaterality")
+    laterality = functional_value(source, frame, "FrameAnatomySequence", "FrameLaterality")
     if laterality:
         ds.ImageLaterality = laterality
 

@@ -1,10 +1,15 @@
-"""PNG (imagecodecs) and TIFF (tifffile) <-> Volume.
+"""PNG (imagecodecs) and TIFF (tifffile) <-> Volume; JPEG previews.
 
 PNG holds one 2D image, grey or RGB, 8 or 16 bits unsigned, and no geometry; a palette PNG whose
 palette is all grey is read as the grey image it is (libpng expands any palette to RGB, three times
 the size).  TIFF holds stacks of any of MedComp's integer types; the TIFFs written here keep the
 geometry and the true bit depth in tifffile's JSON image description, so they read back with the
 same spacing, origin and direction.
+
+A PNG is written exact (the stored values, 8 or 16 bits) where PNG can hold them, which is unsigned data;
+signed data (CT in HU), a ``window`` or a ``.jpg`` give an 8-bit preview in a display window instead
+(:func:`preview_window` says which), since a viewer shows those and PNG cannot store negative values.
+``exact=True`` refuses to write anything but the stored values.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import tifffile
 from ..errors import MedCompError, ReadError, UnsupportedDataError
 from ..fileio import atomic_path
 from ..volume import Volume
+from ..windows import Window, display_window, preview
 
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+JPEG_QUALITY = 95  # a preview to look at: high enough that its own artefacts do not pass for the codec's
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_PALETTE = 3  # the IHDR colour type of an indexed-colour image
 
@@ -73,15 +81,52 @@ def read_png(path: str | os.PathLike) -> Volume:
     return _volume(array[np.newaxis], path, metadata={"format": "png"})
 
 
-def write_png(volume: Volume, path: str | os.PathLike, *, force: bool = False, **options: Any) -> None:
-    """Write a one-slice unsigned volume as PNG; ``options`` go to ``imagecodecs.png_encode`` (e.g. ``level``)."""
+def preview_window(volume: Volume, path: str | os.PathLike, window: Window | str | None = None,
+                   exact: bool = False) -> Window | None:
+    """The window a PNG or JPEG of ``volume`` is shown in, or ``None`` when it holds the stored values exactly.
+
+    Exact: a PNG of unsigned data without a ``window``.  A preview: signed data, a ``window``, any JPEG; its
+    window is ``windows.display_window`` (the one asked for, the file's own, a CT preset, or the values' range).
+    """
     if volume.num_slices != 1:
-        raise MedCompError(f"cannot write {path}: PNG holds one image and this volume has {volume.num_slices} "
-                           "slices; write .tif, .nii.gz or a DICOM series instead")
-    if volume.signed:
-        raise UnsupportedDataError(f"cannot write {path}: PNG stores unsigned pixels only, this volume is "
-                                   f"{volume.dtype.name}; write .tif or .nii.gz instead")
-    data = imagecodecs.png_encode(np.ascontiguousarray(volume.array[0]), **options)
+        raise MedCompError(f"cannot write {path}: {Path(path).suffix.lstrip('.').upper()} holds one image and this "
+                           f"volume has {volume.num_slices} slices; pick one (--slices N), or write .tif, .nii.gz "
+                           "or a DICOM series")
+    jpeg = Path(path).suffix.lower() in JPEG_SUFFIXES
+    if exact:
+        if window is not None:
+            raise MedCompError("an exact image has no display window: give --window or --exact, not both")
+        if jpeg:
+            raise MedCompError(f"cannot write {path} exactly: JPEG is lossy; write .png (unsigned data), .tif or "
+                               ".nii.gz")
+        if volume.signed:
+            raise UnsupportedDataError(f"cannot write {path} exactly: PNG stores unsigned pixels only, this volume "
+                                       f"is {volume.dtype.name}; leave out --exact for an 8-bit preview in a "
+                                       "display window, or write .tif or .nii.gz")
+        return None
+    if window is None and not volume.signed and not jpeg:
+        return None
+    return display_window(volume, window)
+
+
+def _pixels(volume: Volume, window: Window | None) -> np.ndarray:
+    """The one slice as stored, or as 8-bit grey levels in ``window``."""
+    return np.ascontiguousarray(volume.array[0] if window is None else preview(volume, volume.array[0], window))
+
+
+def write_png(volume: Volume, path: str | os.PathLike, *, force: bool = False, window: Window | str | None = None,
+              exact: bool = False, **options: Any) -> None:
+    """Write a one-slice volume as PNG, exact or as a preview (:func:`preview_window`); ``options`` go to
+    ``imagecodecs.png_encode`` (e.g. ``level``)."""
+    data = imagecodecs.png_encode(_pixels(volume, preview_window(volume, path, window, exact)), **options)
+    with atomic_path(path, force) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_jpeg(volume: Volume, path: str | os.PathLike, *, force: bool = False, window: Window | str | None = None,
+               exact: bool = False, level: int = JPEG_QUALITY) -> None:
+    """Write a one-slice volume as an 8-bit JPEG preview in a display window (:func:`preview_window`)."""
+    data = imagecodecs.jpeg8_encode(_pixels(volume, preview_window(volume, path, window, exact)), level=level)
     with atomic_path(path, force) as tmp:
         tmp.write_bytes(data)
 

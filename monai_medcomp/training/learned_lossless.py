@@ -20,10 +20,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import itertools
 import math
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ from ..errors import run_command
 from ..fileio import atomic_path, atomic_write, check_outputs
 from ..volume import Volume
 from ..weights import state_bytes
+from . import Progress
 from .images import pool_volumes
 
 PIXELS_PER_KIND = 1 << 14
@@ -93,8 +95,10 @@ def laplace_code_length(level: torch.Tensor, residual: torch.Tensor) -> torch.Te
     return -torch.log2(probability).mean()
 
 
-def fit_weights(rows: np.ndarray, features: int, seed: int, steps: int = STEPS) -> tuple[np.ndarray, float]:
-    """Q8 integer weights (last: bias) of the level regression, and the final training bits per pixel."""
+def fit_weights(rows: np.ndarray, features: int, seed: int, steps: int = STEPS,
+                on_step: Callable[[], None] | None = None) -> tuple[np.ndarray, float]:
+    """Q8 integer weights (last: bias) of the level regression, and the final training bits per pixel;
+    ``on_step`` is called after each Adam step."""
     torch.manual_seed(seed)
     data = torch.as_tensor(rows, dtype=torch.float64)
     x, residual = data[:, :features], data[:, features]
@@ -105,6 +109,8 @@ def fit_weights(rows: np.ndarray, features: int, seed: int, steps: int = STEPS) 
         loss = laplace_code_length(x @ weights[:-1] + weights[-1] * LOG_UNIT, residual)
         loss.backward()
         optimiser.step()
+        if on_step is not None:
+            on_step()
     quantised = np.round(weights.detach().numpy() * 256).astype(np.int64)
     quantised[-1] = int(round(float(weights.detach()[-1]) * LOG_UNIT * 256))
     with torch.no_grad():
@@ -115,15 +121,18 @@ def fit_weights(rows: np.ndarray, features: int, seed: int, steps: int = STEPS) 
 
 
 def pretrain(seed: int = SEED, images: Iterable[tuple[str, Volume]] | None = None, slab_size: int = 8,
-             steps: int = STEPS) -> tuple[dict[str, torch.Tensor], dict]:
+             steps: int = STEPS, progress: Progress | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """The two scale regressions' weights and a summary; ``progress`` counts the steps of both."""
     started = time.time()
     examples, labels = pool_examples(pool_volumes() if images is None else images, slab_size, seed)
     state, summary = {}, {"images": labels, "seed": seed, "steps": steps}
     regressions = ((False, "scale_first", SCALE_FEATURES_2D), (True, "scale_later", SCALE_FEATURES_3D))
+    total, done = steps * sum(1 for has_previous, _, _ in regressions if examples[has_previous]), itertools.count(1)
+    on_step = None if progress is None else lambda: progress(next(done), total)
     for has_previous, key, features in regressions:
         if examples[has_previous]:
             rows = np.concatenate(examples[has_previous])
-            weights, bits = fit_weights(rows, features, seed, steps)
+            weights, bits = fit_weights(rows, features, seed, steps, on_step)
         else:
             rows, weights, bits = np.zeros((0, 0)), np.zeros(features + 1, dtype=np.int64), math.nan
         state[key] = torch.as_tensor(weights)

@@ -48,6 +48,7 @@ from ..errors import MedCompError, run_command
 from ..fileio import atomic_path, atomic_write, check_outputs
 from ..networks.gan import BlockDiscriminator
 from ..weights import file_sha256, read_state, state_bytes
+from . import Progress
 from .blocks import BlockSet, training_blocks
 from .rgb_start import start_from_grey
 
@@ -104,14 +105,14 @@ class AdversarialTrainer:
 
 
 def train(codec: LearnedBlockCodec, steps: int, seed: int, blocks: BlockSet | None = None, batch: int = BATCH,
-          device: str = "cpu", channels: int = 1,
-          grey_start: dict[str, torch.Tensor] | None = None) -> tuple[torch.nn.Module, np.ndarray, dict[str, Any]]:
+          device: str = "cpu", channels: int = 1, grey_start: dict[str, torch.Tensor] | None = None,
+          progress: Progress | None = None) -> tuple[torch.nn.Module, np.ndarray, dict[str, Any]]:
     """The trained network (on the CPU), its latent prior and a summary of the run.
 
     ``blocks``: what :func:`.blocks.training_blocks` returns, by default for the training pool (a
     quarter of them, at most 512, are held out for the final loss); their channels (grey or RGB)
     decide the model's, otherwise ``channels`` does.  ``grey_start``: the codec's grey network state,
-    where an RGB model starts (:mod:`.rgb_start`).
+    where an RGB model starts (:mod:`.rgb_start`).  ``progress`` is called after each step.
     """
     torch.manual_seed(seed)
     start = time.perf_counter()
@@ -146,13 +147,15 @@ def train(codec: LearnedBlockCodec, steps: int, seed: int, blocks: BlockSet | No
             loss.backward()
             optimiser.step()
             schedule.step()
-            continue
-        trainer.discriminator_step(target, outputs[-1])
-        loss = (LAMBDA_ERROR * pixel_error(outputs[-1], target, pixel_kind)
-                + LAMBDA_ADVERSARIAL * trainer.generator_loss(outputs[-1]))
-        trainer.generator_optimiser.zero_grad()
-        loss.backward()
-        trainer.generator_optimiser.step()
+        else:
+            trainer.discriminator_step(target, outputs[-1])
+            loss = (LAMBDA_ERROR * pixel_error(outputs[-1], target, pixel_kind)
+                    + LAMBDA_ADVERSARIAL * trainer.generator_loss(outputs[-1]))
+            trainer.generator_optimiser.zero_grad()
+            loss.backward()
+            trainer.generator_optimiser.step()
+        if progress is not None:
+            progress(step + 1, steps)
     network.eval()
     with torch.no_grad():
         final_mse = [float(torch.mean((out.clamp(0, 1) - validation) ** 2))

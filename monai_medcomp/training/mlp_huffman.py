@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import itertools
 import json
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..errors import run_command
 from ..fileio import atomic_path, atomic_write, check_outputs
 from ..volume import Volume
 from ..weights import state_bytes
+from . import Progress
 from .images import pool_volumes
 from .predictor import fit_regressor
 
@@ -78,15 +80,18 @@ def pool_examples(options: MLPHuffmanOptions, seed: int, images: Iterable[tuple[
     return per_net, used
 
 
-def pretrain(epochs: int = EPOCHS, seed: int = SEED, images: Iterable[tuple[str, Volume]] | None = None
-             ) -> tuple[torch.nn.Module, dict]:
+def pretrain(epochs: int = EPOCHS, seed: int = SEED, images: Iterable[tuple[str, Volume]] | None = None,
+             progress: Progress | None = None) -> tuple[torch.nn.Module, dict]:
     """The pretrained network (three channels) and a summary of how it was made; ``images`` as in
-    :func:`pool_examples`.  A network no image of its channel reached keeps its start: the reference."""
+    :func:`pool_examples`.  A network no image of its channel reached keeps its start: the reference.
+    ``progress`` counts the epochs of every network trained."""
     torch.manual_seed(seed)
     options = MLPHuffmanOptions(start="scratch", seed=seed)
     start = time.perf_counter()
     per_net, used = pool_examples(options, seed, images)
     model = build_model(options, CHANNELS)
+    total, done = epochs * sum(1 for examples in per_net if examples), itertools.count(1)
+    on_epoch = None if progress is None else lambda: progress(next(done), total)
     losses = []
     for channel, examples in enumerate(per_net):
         if not examples:  # e.g. grey images only: the colour networks stay at their start
@@ -94,7 +99,8 @@ def pretrain(epochs: int = EPOCHS, seed: int = SEED, images: Iterable[tuple[str,
             continue
         features = torch.from_numpy(np.concatenate([f for f, _ in examples]))
         targets = torch.from_numpy(np.concatenate([t for _, t in examples]))
-        losses.append(fit_regressor(model.nets[channel], features, targets, epochs=epochs, seed=seed + channel))
+        losses.append(fit_regressor(model.nets[channel], features, targets, epochs=epochs, seed=seed + channel,
+                                    on_epoch=on_epoch))
     summary = {"seed": seed, "epochs": epochs, "context": options.context, "hidden": list(options.hidden),
                "pixels_per_slice": PIXELS_PER_SLICE, "slices_per_volume": SLICES_PER_VOLUME,
                "examples_per_network": [int(sum(len(t) for _, t in ex)) for ex in per_net],

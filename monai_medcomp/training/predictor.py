@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 
 import torch
 from torch import nn
@@ -18,10 +19,11 @@ BATCH_SIZE = 2048
 
 def fit_regressor(net: nn.Module, features: torch.Tensor, targets: torch.Tensor, *, epochs: int,
                   seconds: float | None = None, learning_rate: float = LEARNING_RATE, batch_size: int = BATCH_SIZE,
-                  seed: int = 0) -> float:
+                  seed: int = 0, on_epoch: Callable[[], None] | None = None) -> float:
     """Train ``net`` to map ``features`` (n, f) to ``targets`` (n,); return the last epoch's mean loss.
 
-    Stops after ``epochs`` epochs or, when ``seconds`` is given, at the first epoch end past it.
+    Stops after ``epochs`` epochs or, when ``seconds`` is given, at the first epoch end past it; ``on_epoch``
+    is called at each epoch's end.
     """
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
@@ -41,6 +43,8 @@ def fit_regressor(net: nn.Module, features: torch.Tensor, targets: torch.Tensor,
             optimiser.step()
             total += loss.detach() * len(batch)
         mean_loss = float(total) / count
+        if on_epoch is not None:
+            on_epoch()
         if seconds is not None and time.perf_counter() - start >= seconds:
             break
     net.eval()

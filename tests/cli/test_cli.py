@@ -66,6 +66,9 @@ def test_codecs_lists_every_codec_with_abilities(capsys):
     for name in ("jpegls", "jpeg2000", "htj2k", "jpegxl", "jpeg", "ljpeg", "png", "bttc", "kmeans"):
         assert any(line.split()[0] == name for line in out.splitlines()[1:]), name
     assert "near-lossless" in out
+    rows = out.splitlines()
+    below_cnn_ae = rows[next(i for i, row in enumerate(rows) if row.split()[0] == "cnn-ae") + 1]
+    assert "reproduction of the paper's CNN-AE, not a recommendation" in below_cnn_ae and "dB below JPEG 2000" in below_cnn_ae
 
 
 def test_python_dash_m_runs_the_same_command():

@@ -37,7 +37,7 @@ def test_folder_without_dicom_files(tmp_path):
 def test_unknown_output_suffix_and_two_file_formats(dicom_file, tmp_path):
     volume = read_volume(dicom_file("CT_small.dcm"))
     with pytest.raises(MedCompError, match="unknown suffix"):
-        write_volume(volume, tmp_path / "ct.jpg")
+        write_volume(volume, tmp_path / "ct.bmp")
     with pytest.raises(MedCompError, match=r"\.mha or \.nrrd"):
         write_volume(volume, tmp_path / "ct.mhd")
 

@@ -36,9 +36,14 @@ def test_plain_rgb_tiff_from_another_program_reads_as_rgb(dicom_file, tmp_path):
     assert np.array_equal(read_volume(tmp_path / "planar.tif").array[0], rgb)
 
 
-def test_png_refuses_signed_and_stacks(dicom_file, tmp_path):
+def test_png_of_signed_data_is_a_preview_unless_exact_is_asked(dicom_file, tmp_path):
+    ct = read_volume(dicom_file("693_UNCR.dcm"))
     with pytest.raises(UnsupportedDataError, match="unsigned"):
-        write_volume(read_volume(dicom_file("693_UNCR.dcm")), tmp_path / "ct.png")
+        write_volume(ct, tmp_path / "exact.png", exact=True)
     with pytest.raises(MedCompError, match="10 slices"):
         write_volume(read_volume(dicom_file("emri_small.dcm")), tmp_path / "mr.png")
     assert list(tmp_path.iterdir()) == []
+    write_volume(ct, tmp_path / "ct.png")  # an 8-bit preview in the file's own window, 40/100 HU
+    hu = ct.array[0].astype(np.float64) - 1024
+    expected = np.clip(np.floor((hu + 10) * 255 / 100 + 0.5), 0, 255).astype(np.uint8)
+    assert np.array_equal(imagecodecs.png_decode((tmp_path / "ct.png").read_bytes()), expected)

@@ -6,6 +6,7 @@ Real images: pydicom-data's 693_UNCR.dcm (CT, 512x512, signed 14-bit) and emri_s
 """
 
 import csv
+import html
 import math
 import threading
 
@@ -13,10 +14,12 @@ import numpy as np
 import pytest
 
 from monai_medcomp import api, metrics
+from monai_medcomp.codecs.reproductions import REPRODUCTIONS
 from monai_medcomp.data import get_sample
 from monai_medcomp.errors import OutputExistsError, UnknownCodecError
+from monai_medcomp.windows import PRESETS
 
-from medcomp_widgets import RateQualityExplorer
+from medcomp_widgets import RateQualityExplorer, render
 from medcomp_widgets.background import LatestOnly
 from medcomp_widgets.measure import slice_volume
 from medcomp_widgets.sources import load_volume
@@ -187,6 +190,17 @@ def test_bad_input_is_a_message_inside_the_widget(tmp_path, make_source, words):
     assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
 
 
+def test_a_4d_nifti_names_the_explorer_argument_that_picks_a_volume():
+    path = get_sample("mr_example4d").path()
+    explorer = RateQualityExplorer(path)
+    assert explorer.volume is None and "volume_index=" in explorer.message.value
+    explorer = RateQualityExplorer(path, codecs=["png"], curve_points=1, volume_index=1).wait()
+    try:
+        np.testing.assert_array_equal(explorer.volume.array, api.read(path, volume_index=1).array)
+    finally:
+        explorer.close()
+
+
 def test_an_unknown_codec_name_is_refused_with_the_known_ones(ct_path):
     with pytest.raises(UnknownCodecError, match="unknown codec 'jpeg3000'"):
         RateQualityExplorer(ct_path, codecs=["jpeg3000"])
@@ -223,8 +237,12 @@ def test_exports_write_the_shown_result_points_and_plot(explorer, tmp_path):
     explorer.output_dir.value = str(tmp_path)
     explorer._save_result_clicked(None)
     assert "saved" in explorer.message.value and (tmp_path / "693_UNCR_slice0_jpeg.mcz").is_file()
-    explorer._save_result_clicked(None)  # a second click refuses to overwrite, and says so
+    explorer._save_result_clicked(None)  # a second click refuses to overwrite, and says so in the widget's words
     assert "not saved" in explorer.message.value and "already exists" in explorer.message.value
+    assert "tick \u201coverwrite\u201d" in explorer.message.value and "--force" not in explorer.message.value
+    explorer.overwrite.value = True
+    explorer._save_result_clicked(None)
+    assert explorer.message.value.startswith("saved ")
 
 
 def test_a_newer_request_supersedes_the_pending_ones():
@@ -248,3 +266,81 @@ def test_a_newer_request_supersedes_the_pending_ones():
     runner.wait(10)
     assert seen == {"first": True, "second": True, "third": False}
     runner.shutdown()
+
+
+def test_codecs_come_in_groups_with_the_standard_three_ticked(ct_path):
+    explorer = RateQualityExplorer(ct_path, curve_points=CURVE_POINTS)
+    try:
+        assert [n for n, c in explorer.controls.items() if c.selected.value] == ["jpegls", "jpeg2000", "jpegxl"]
+        titles = explorer.groups.titles
+        assert titles[0] == "standard codecs (7)" and titles[1] == "MedComp's own (2)"
+        assert titles[2] == f"paper reproductions, not recommendations ({len(REPRODUCTIONS)})"
+        assert explorer.groups.selected_index == 0  # the group of the ticked codecs is the one open
+        reproductions = explorer.groups.children[2]
+        assert "behind JPEG 2000" in reproductions.children[0].value
+        rows = {control.widget: name for name, control in explorer.controls.items()}
+        in_group = [rows[row] for row in reproductions.children[1:]]
+        assert sorted(in_group) == sorted(REPRODUCTIONS)
+        # each says how far it measured from JPEG 2000: in place of a slider, or under the row of one with a knob
+        assert REPRODUCTIONS["cnn-ae"].distance in explorer.controls["cnn-ae"].value.value
+        assert REPRODUCTIONS["bttc"].distance in explorer.controls["bttc"].widget.children[1].value
+    finally:
+        explorer.close()
+
+
+def test_a_ticked_reproduction_is_labelled_in_the_table_and_the_plot(explorer):
+    explorer.controls["cnn-ae"].selected.value = True
+    explorer.wait()
+    assert explorer.points["cnn-ae"].error is None
+    table = explorer.figures.value
+    assert "cnn-ae (paper reproduction)" in table
+    assert f"title='{html.escape(REPRODUCTIONS['cnn-ae'].label, quote=True)}'" in table
+    assert "jpegls (paper reproduction)" not in table
+    legend = render.rd_figure(explorer.curves, explorer.points, list(explorer.controls)).axes[0].get_legend()
+    assert {text.get_text() for text in legend.get_texts()} == {"jpegls", "jpeg", "cnn-ae (paper reproduction)"}
+
+
+@pytest.mark.parametrize("kind", ["psnr", "bpp", "max_error"])
+def test_a_new_target_starts_where_the_codec_is_on_this_image(explorer, kind):
+    control = explorer.controls["jpeg"]
+    before = explorer.points["jpeg"]
+    control.kind.value = kind
+    start = control.value.value
+    expected = {"psnr": round(before.psnr, 1), "bpp": before.file_bpp, "max_error": before.max_abs_error}[kind]
+    assert start == pytest.approx(expected, rel=0.03)
+    explorer.wait()
+    after = explorer.points["jpeg"]
+    assert after.error is None  # within reach by construction
+    reached = {"psnr": after.psnr, "bpp": after.file_bpp, "max_error": after.max_abs_error}[kind]
+    assert reached == pytest.approx(expected, rel=0.05)
+
+
+def test_window_presets_for_ct_and_the_psnr_in_the_window(explorer):
+    display = explorer.display
+    assert display.preset.value == "the file's (40/100)" and display.limits == (-10, 90)  # 693_UNCR's own
+    assert list(display.preset.options) == ["the file's (40/100)", *(f"{name} ({c:g}/{w:g})" for name, (c, w)
+                                                                      in PRESETS.items()), "auto", "custom"]
+    volume, point = api.read(explorer._source), explorer.points["jpeg"]
+    units = explorer.units
+    in_brain = metrics.windowed_psnr(volume.array, point.reconstruction, -10, 90, slope=units.slope,
+                                     intercept=units.intercept)
+    assert f"{in_brain:.4g}" in explorer.figures.value and in_brain < point.psnr  # a brain window shows more
+    original = explorer.original_view.value
+    display.choose("bone (400/1800)")
+    explorer.wait()
+    assert display.limits == (-500, 1300) and explorer.original_view.value != original
+    in_bone = metrics.windowed_psnr(volume.array, point.reconstruction, -500, 1300, slope=units.slope,
+                                    intercept=units.intercept)
+    assert f"{in_bone:.4g}" in explorer.figures.value and in_bone > in_brain
+    display.level.value = 300
+    explorer.wait()
+    assert display.preset.value == "custom" and display.limits == (-600, 1200)
+
+
+def test_a_volume_without_a_window_of_its_own_starts_at_auto(mr_path):
+    explorer = RateQualityExplorer(mr_path, codecs=["jpegls"], curve_points=CURVE_POINTS)
+    try:
+        assert list(explorer.display.preset.options) == ["auto", "custom"] and explorer.display.preset.value == "auto"
+        assert explorer.units.name == "stored value"
+    finally:
+        explorer.close()

@@ -1,11 +1,17 @@
 """The rate-quality explorer: which codec, at what rate, is still good enough for this scan?
 
 ``RateQualityExplorer(source)`` shows, for the slice chosen, the original, the reconstruction of the
-codec being viewed and their difference (one zoom region for all three), a rate-distortion plot with
-a curve per compared codec and its current setting starred, and a table of figures.  Every change
-goes to a background worker that measures what is missing (results are cached per slice and setting)
-while a progress bar runs; a newer change supersedes the pending one.  Errors never leave the widget:
-an unreadable source or one setting that fails shows its message where the result would be.
+codec being viewed and their difference (one zoom region and display window for all three), a
+rate-distortion plot with a curve per compared codec and its current setting starred, and a table of
+figures.  Every change goes to a background worker that measures what is missing (results are cached per
+slice and setting) while a progress bar runs; a newer change supersedes the pending one.  Errors never
+leave the widget: an unreadable source or one setting that fails shows its message where the result would
+be, in the widget's own words.
+
+The layout puts the images beside the controls on a laptop screen (1366x768): the controls in a column on
+the left (codecs in collapsible groups by family, display, progress, messages, saving), the three views
+and the plot to their right, the table below.  On a narrower window the views move under the controls and
+shrink with it, so nothing is cut off.
 """
 
 from __future__ import annotations
@@ -17,22 +23,23 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import ipywidgets as widgets
-import numpy as np
 
+from monai_medcomp import metrics
 from monai_medcomp.api import guard_output
 from monai_medcomp.codecs import codec_names, get_codec
-from monai_medcomp.errors import CodecError, MedCompError
+from monai_medcomp.errors import CodecError, MedCompError, OutputExistsError
+from monai_medcomp.windows import units_of
 
 from . import export, render
 from .background import LatestOnly
 from .cache import PointCache
-from .controls import CodecControl
+from .controls import CodecControl, codec_groups
+from .display import HALF_WIDTH, WindowControls
 from .measure import CURVE_POINTS, Point, Setting, curve_settings, describe_error, measure, slice_volume
-from .sources import display_units, load_volume
+from .sources import load_volume
 
-DEFAULT_CODECS = ("jpegls", "jpegxl")
-WINDOW_PERCENTILES = (0.5, 99.5)
-WINDOW_SAMPLE_SLICES = 16  # slices looked at for the default window of a large volume
+DEFAULT_CODECS = ("jpegls", "jpeg2000", "jpegxl")  # the standard codecs a first comparison starts from
+CONTROLS_WIDTH = "520px"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +65,13 @@ class RateQualityExplorer:
     """An ipywidgets app comparing codecs on one image or volume, slice by slice.
 
     ``source``: a path (DICOM file or series folder, NIfTI, ``.mcz``...), an integer numpy array, a MONAI
-    MetaTensor or a Volume.  ``codecs``: the codecs compared at first.  The explorer displays itself
-    when it is the last value of a cell; ``widget`` is its root widget.
+    MetaTensor or a Volume; ``series_uid`` / ``volume_index`` pick one series of a folder or one volume of a
+    4D NIfTI.  ``codecs``: the codecs compared at first.  The explorer displays itself when it is the last
+    value of a cell; ``widget`` is its root widget.
     """
 
     def __init__(self, source: Any, codecs: Sequence[str] = DEFAULT_CODECS, *, curve_points: int = CURVE_POINTS,
-                 output_dir: str | os.PathLike = "."):
+                 output_dir: str | os.PathLike = ".", series_uid: str | None = None, volume_index: int | None = None):
         self.curve_points = curve_points
         self.points: dict[str, Point] = {}  # the current setting of each compared codec, on the shown slice
         self.curves: dict[str, list[Point]] = {}  # each compared codec's rate-distortion curve on that slice
@@ -77,13 +85,13 @@ class RateQualityExplorer:
         self._plot_key: tuple | None = None
         self._built = False
         try:
-            self.volume = load_volume(source)
+            self.volume = load_volume(source, series_uid, volume_index)
         except Exception as error:  # an unreadable source is reported in the widget, not as a traceback
             self.volume = None
             self._show_error(f"cannot explore this source: {describe_error(error)}")
             self.widget = widgets.VBox([self.message])
             return
-        self.units = display_units(self.volume)
+        self.units = units_of(self.volume)
         self._build(codecs, output_dir)
         self._built = True
         self.refresh()
@@ -95,17 +103,20 @@ class RateQualityExplorer:
         self._build_display_controls()
         self._build_views()
         self._build_export(output_dir)
-        codec_box = widgets.VBox([widgets.HTML("<b>codecs</b> (L lossless, N near-lossless, Y lossy) and their "
-                                               "targets")] + [c.row for c in self.controls.values()])
-        display_box = widgets.VBox([self.viewed, self.slice, self.level, self.width, self.zoom_rows, self.zoom_cols])
+        pairs = [(self.viewed, self.display.preset), (self.display.level, self.display.width),
+                 (self.zoom_rows, self.zoom_cols), (self.slice,)]
+        controls = widgets.VBox(
+            [widgets.HTML("<b>codecs</b> and their targets (L lossless, N near-lossless, Y lossy)"), self.groups]
+            + [widgets.HBox(list(pair)) for pair in pairs]
+            + [widgets.HBox([self.progress, self.status]), self.message, self.export_box],
+            layout=widgets.Layout(width=CONTROLS_WIDTH, flex=f"0 0 {CONTROLS_WIDTH}"))
+        views = widgets.GridBox([self.original_view, self.reconstruction_view, self.error_view],
+                                layout=widgets.Layout(grid_template_columns="1fr 1fr 1.25fr", grid_gap="4px"))
+        views.add_class("medcomp-views")
+        results = widgets.VBox([views, self.plot_view], layout=widgets.Layout(flex="1 1 560px", min_width="0"))
         self.widget = widgets.VBox([
-            widgets.HBox([codec_box, display_box]),
-            widgets.HBox([self.progress, self.status]),
-            self.message,
-            widgets.HBox([self.original_view, self.reconstruction_view, self.error_view]),
+            widgets.HBox([controls, results], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
             self.figures,
-            self.plot_view,
-            self.export_box,
         ])
         self.widget.add_class("medcomp-explorer")
 
@@ -123,41 +134,39 @@ class RateQualityExplorer:
                 raise CodecError(f"codec {name!r} is not available here (a dependency or its weights are missing)")
             self.controls[name].selected.value = True
         self.viewed = widgets.Dropdown(description="show", options=self._selected_names(),
-                                       layout=widgets.Layout(width="260px"))
+                                       layout=widgets.Layout(width=HALF_WIDTH))
         self.viewed.add_class("medcomp-viewed")
         for control in self.controls.values():
             control.selected.observe(self._selection_changed, names="value")
+        self.groups = codec_groups(list(self.controls.values()))
 
     def _build_display_controls(self) -> None:
-        """Slice, window / level in display units, and the zoom region shared by the three views."""
-        volume, units = self.volume, self.units
+        """Slice, display window in the image's units, and the zoom region shared by the three views."""
+        volume = self.volume
         self.slice = widgets.IntSlider(value=volume.num_slices // 2, min=0, max=volume.num_slices - 1,
                                        description="slice", continuous_update=False,
-                                       layout=widgets.Layout(display=None if volume.num_slices > 1 else "none"))
+                                       layout=widgets.Layout(width=HALF_WIDTH,
+                                                             display=None if volume.num_slices > 1 else "none"))
         self.slice.add_class("medcomp-slice")
-        low, high = self._default_window()
-        full_low, full_high = (float(v) for v in units.apply(np.array([volume.array.min(), volume.array.max()])))
-        grey = widgets.Layout(display=None if volume.channels == 1 else "none")
-        self.level = widgets.FloatSlider(value=(low + high) / 2, min=full_low, max=full_high,
-                                         description=f"level ({units.name})", continuous_update=False,
-                                         style={"description_width": "initial"}, readout_format=".0f", layout=grey)
-        self.width = widgets.FloatSlider(value=max(high - low, 1.0), min=1.0, max=max(full_high - full_low, 1.0),
-                                         description="width", continuous_update=False, readout_format=".0f",
-                                         layout=grey)
+        self.display = WindowControls(volume, self.units, self.refresh)
         rows, cols = volume.array.shape[1:3]
         self.zoom_rows, self.zoom_cols = (
             widgets.IntRangeSlider(value=(0, size), min=0, max=size, description=f"zoom {axis}",
-                                   continuous_update=False, style={"description_width": "initial"})
+                                   continuous_update=False, style={"description_width": "initial"},
+                                   layout=widgets.Layout(width=HALF_WIDTH))
             for axis, size in (("rows", rows), ("cols", cols)))
-        for control in (self.viewed, self.slice, self.level, self.width, self.zoom_rows, self.zoom_cols):
+        for control in (self.viewed, self.slice, self.zoom_rows, self.zoom_cols):
             control.observe(lambda change: self.refresh(), names="value")
 
     def _build_views(self) -> None:
-        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="200px"))
+        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="90px"))
         self.status = widgets.Label()
         self.status.add_class("medcomp-status")
-        self.original_view, self.reconstruction_view, self.error_view = (widgets.Image(format="png") for _ in range(3))
-        self.plot_view = widgets.Image(format="png", layout=widgets.Layout(width=f"{render.PLOT_WIDTH_PIXELS}px"))
+        scaled = dict(width="100%", height="auto", margin="0", object_fit="contain")  # shrinks with the window
+        self.original_view, self.reconstruction_view, self.error_view = (
+            widgets.Image(format="png", layout=widgets.Layout(**scaled)) for _ in range(3))
+        self.plot_view = widgets.Image(format="png", layout=widgets.Layout(
+            width=f"{render.PLOT_WIDTH_PIXELS}px", max_width="100%", height="auto", margin="0", object_fit="contain"))
         for view, name in ((self.original_view, "original"), (self.reconstruction_view, "reconstruction"),
                            (self.error_view, "error"), (self.plot_view, "plot")):
             view.add_class(f"medcomp-{name}")
@@ -166,26 +175,20 @@ class RateQualityExplorer:
 
     def _build_export(self, output_dir: str | os.PathLike) -> None:
         self.output_dir = widgets.Text(value=str(output_dir), description="save to",
-                                       layout=widgets.Layout(width="320px"))
+                                       layout=widgets.Layout(width="400px"))
         self.overwrite = widgets.Checkbox(value=False, description="overwrite", indent=False,
                                           layout=widgets.Layout(width="100px"))
+        self.overwrite.add_class("medcomp-overwrite")
         buttons = []
-        for label, action in ((".mcz of shown result", self._save_result_clicked),
-                              ("RD points CSV", self._save_points_clicked), ("plot PNG", self._save_plot_clicked)):
-            button = widgets.Button(description=label, layout=widgets.Layout(width="170px"))
+        for label, action, name in ((".mcz of shown result", self._save_result_clicked, "result"),
+                                    ("RD points CSV", self._save_points_clicked, "points"),
+                                    ("plot PNG", self._save_plot_clicked, "plot")):
+            button = widgets.Button(description=label, layout=widgets.Layout(width="160px"))
             button.on_click(action)
+            button.add_class(f"medcomp-save-{name}")
             buttons.append(button)
-        self.export_box = widgets.HBox([self.output_dir, self.overwrite, *buttons])
-
-    def _default_window(self) -> tuple[float, float]:
-        """Display-unit limits at robust percentiles of the volume (a few slices of a large one), leaving
-        out its minimum, which is mostly padding (the corners of a CT outside its field of view)."""
-        array = self.volume.array
-        sample = array[::max(1, array.shape[0] // WINDOW_SAMPLE_SLICES)]
-        inside = sample[sample > sample.min()]
-        low, high = np.percentile(inside if inside.size else sample, WINDOW_PERCENTILES)
-        low, high = self.units.apply(np.array([low, high]))
-        return float(low), float(high) if high > low else float(low) + 1.0
+        self.export_box = widgets.VBox([widgets.HBox([self.output_dir, self.overwrite]), widgets.HBox(buttons)])
+        self.export_box.add_class("medcomp-export")
 
     def _selected_names(self) -> list[str]:
         return [name for name, control in self.controls.items() if control.selected.value]
@@ -202,10 +205,9 @@ class RateQualityExplorer:
 
     def request(self) -> Request:
         """The current state of the controls, as the work to do."""
-        level, width = self.level.value, self.width.value
         return Request(slice_index=int(self.slice.value),
                        settings=tuple(self.controls[name].setting() for name in self._selected_names()),
-                       viewed=self.viewed.value, window=(level - width / 2, level + width / 2),
+                       viewed=self.viewed.value, window=self.display.limits,
                        rows=_region(self.zoom_rows), cols=_region(self.zoom_cols))
 
     def refresh(self) -> None:
@@ -270,14 +272,27 @@ class RateQualityExplorer:
 
     def _show_results(self, request: Request, volume) -> None:
         self.points = {s.codec: self._cache.get((request.slice_index, s)) for s in request.settings}
+        for name, point in self.points.items():
+            self.controls[name].point = point  # where a new target for this codec starts
         self.message.value = ""
         self._show_views(request, volume)
-        self.figures.value = render.figures_table(list(self.points.values()), request.viewed)
+        self.figures.value = render.figures_table(list(self.points.values()), request.viewed,
+                                                  self._window_psnr(request, volume))
+
+    def _window_psnr(self, request: Request, volume) -> dict[str, float]:
+        """PSNR in the display window of each grey reconstruction held in memory: what a reader of this
+        window sees, beside the PSNR over the full bit depth."""
+        if volume.channels != 1:
+            return {}
+        low, high = request.window
+        return {name: metrics.windowed_psnr(volume.array, point.reconstruction, low, high, slope=self.units.slope,
+                                            intercept=self.units.intercept)
+                for name, point in self.points.items() if point.reconstruction is not None}
 
     def _show_views(self, request: Request, volume) -> None:
         original = volume.array[0]
         grey = original.ndim == 2
-        shown = self.units.apply(original) if grey else original
+        shown = self.units(original) if grey else original
         vmin, vmax = request.window if grey else (None, None)
         key = (request.slice_index, request.window, request.rows, request.cols)
         if key != self._original_key:
@@ -293,7 +308,7 @@ class RateQualityExplorer:
         reconstruction = point.reconstruction[0]
         title = f"{point.codec} {point.setting.label}: {point.payload_bpp:.3g} bpp"
         self.reconstruction_view.value = render.image_panel(
-            self.units.apply(reconstruction) if grey else reconstruction, title, request.rows, request.cols,
+            self.units(reconstruction) if grey else reconstruction, title, request.rows, request.cols,
             vmin=vmin, vmax=vmax)
         difference, cmap, label = render.error_map(original, reconstruction, self.units)
         limit = render.symmetric_limit(difference[request.rows, request.cols])
@@ -337,8 +352,13 @@ class RateQualityExplorer:
         return Path(self.output_dir.value) / f"{stem}_slice{self.slice.value}_{what}"
 
     def _save_clicked(self, save, what: str) -> None:
+        path = self._output_path(what)
         try:
-            path = save(self._output_path(what), force=self.overwrite.value)
+            save(path, force=self.overwrite.value)
+        except OutputExistsError:  # said with the widget's own controls, not the command line's --force
+            self._show_error(f"not saved: {path} is the image being explored; choose another folder"
+                             if self.overwrite.value else
+                             f"not saved: {path} already exists; tick \u201coverwrite\u201d to replace it")
         except Exception as error:  # a refused or failed save is reported, the explorer stays usable
             self._show_error(f"not saved: {describe_error(error)}")
         else:

@@ -16,8 +16,10 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from monai_medcomp.codecs import get_codec
+from monai_medcomp.windows import Units
+
 from .measure import Point
-from .sources import Units
 
 PANEL_INCHES = 3.4
 DPI = 100
@@ -112,7 +114,7 @@ def rd_figure(curves: Mapping[str, Sequence[Point]], points: Mapping[str, Point]
         curve = sorted((p for p in curves.get(codec, ()) if p.error is None), key=lambda p: p.payload_bpp)
         for axes, value in ((psnr_axes, psnr_of), (ssim_axes, lambda p: p.ssim)):
             axes.plot([p.payload_bpp for p in curve], [value(p) for p in curve], line, color=colour, markersize=3,
-                      linewidth=1.2, label=codec)
+                      linewidth=1.2, label=codec_cell(codec))
             point = points.get(codec)
             if point is not None and point.error is None:
                 axes.plot([point.payload_bpp], [value(point)], "*", color=colour, markersize=14,
@@ -141,29 +143,41 @@ def _number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
-TABLE_COLUMNS = ("codec", "setting", "bpp (file)", "bpp (payload)", "ratio", "space saving", "PSNR dB", "SSIM",
-                 "max |error|", "encode ms", "decode ms", "note")
+TABLE_COLUMNS = ("codec", "setting", "bpp (file)", "bpp (payload)", "ratio", "space saving", "PSNR dB",
+                 "PSNR in window", "SSIM", "max |error|", "encode ms", "decode ms", "note")
 
 
-def figure_row(point: Point) -> list[str]:
-    """The table cells of one operating point, as text."""
+def codec_cell(codec: str) -> str:
+    """The codec's name, marked where it is one of the paper's codecs, so that no row reads as a recommendation."""
+    return f"{codec} (paper reproduction)" if get_codec(codec).reproduction is not None else codec
+
+
+def figure_row(point: Point, window_psnr: float = math.nan) -> list[str]:
+    """The table cells of one operating point, as text; ``window_psnr``: its PSNR in the display window."""
     if point.error is not None:
-        return [point.codec, point.setting.label] + [""] * (len(TABLE_COLUMNS) - 3) + [f"error: {point.error}"]
-    return [point.codec, point.setting.label, _number(point.file_bpp), _number(point.payload_bpp),
-            _number(point.ratio), f"{point.space_saving:.1%}", _number(point.psnr, 4), _number(point.ssim, 4),
-            _number(point.max_abs_error), f"{point.encode_seconds * 1e3:.1f}", f"{point.decode_seconds * 1e3:.1f}",
-            point.note or ""]
+        return [codec_cell(point.codec), point.setting.label] + [""] * (len(TABLE_COLUMNS) - 3) + [
+            f"error: {point.error}"]
+    return [codec_cell(point.codec), point.setting.label, _number(point.file_bpp), _number(point.payload_bpp),
+            _number(point.ratio), f"{point.space_saving:.1%}", _number(point.psnr, 4), _number(window_psnr, 4),
+            _number(point.ssim, 4), _number(point.max_abs_error), f"{point.encode_seconds * 1e3:.1f}",
+            f"{point.decode_seconds * 1e3:.1f}", point.note or ""]
 
 
-def figures_table(points: Sequence[Point], viewed: str | None) -> str:
-    """The operating points as an HTML table; the codec whose reconstruction is shown is in bold."""
+def figures_table(points: Sequence[Point], viewed: str | None, window_psnr: Mapping[str, float] | None = None) -> str:
+    """The operating points as an HTML table; the codec whose reconstruction is shown is in bold, and a paper
+    reproduction's row carries its label as a tooltip."""
+    window_psnr = window_psnr or {}
     head = "".join(f"<th style='padding:2px 6px'>{html.escape(c)}</th>" for c in TABLE_COLUMNS)
     body = []
     for point in points:
         weight = "bold" if point.codec == viewed else "normal"
         colour = "#b00020" if point.error else "inherit"
-        cells = "".join(f"<td style='padding:2px 6px'>{html.escape(cell)}</td>" for cell in figure_row(point))
-        body.append(f"<tr class='medcomp-row-{html.escape(point.codec)}' style='font-weight:{weight};"
+        reproduction = get_codec(point.codec).reproduction
+        title = f" title='{html.escape(reproduction.label, quote=True)}'" if reproduction is not None else ""
+        cells = "".join(f"<td style='padding:2px 6px'>{html.escape(cell)}</td>"
+                        for cell in figure_row(point, window_psnr.get(point.codec, math.nan)))
+        body.append(f"<tr class='medcomp-row-{html.escape(point.codec)}'{title} style='font-weight:{weight};"
                     f"color:{colour}'>{cells}</tr>")
-    return (f"<table class='medcomp-table' style='border-collapse:collapse;font-size:12px'>"
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return (f"<div style='max-width:100%;overflow-x:auto'><table class='medcomp-table' "
+            f"style='border-collapse:collapse;font-size:12px'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")

@@ -1,12 +1,7 @@
-"""Turn what a researcher has at hand into a Volume: a path, an integer array, a MONAI MetaTensor or a Volume.
-
-Also the display units of a volume (Hounsfield units for CT), so that window / level and the error
-map read in the units a radiologist knows rather than in stored integers.
-"""
+"""Turn what a researcher has at hand into a Volume: a path, an integer array, a MONAI MetaTensor or a Volume."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
@@ -17,8 +12,10 @@ from monai_medcomp.errors import MedCompError, UnsupportedDataError
 from monai_medcomp.volume import LPS_TO_RAS, SUPPORTED_DTYPES, Volume, check_pixel_dtype
 
 
-def load_volume(source: Any) -> Volume:
-    """A Volume from a path (DICOM file or series folder, NIfTI, ``.mcz``...), an array, a MetaTensor or a Volume."""
+def load_volume(source: Any, series_uid: str | None = None, volume_index: int | None = None) -> Volume:
+    """A Volume from a path (DICOM file or series folder, NIfTI, ``.mcz``...), an array, a MetaTensor or a Volume;
+    ``series_uid`` and ``volume_index`` choose within a folder of several series or a 4D NIfTI, as
+    :func:`monai_medcomp.api.read` takes them (its errors name them)."""
     if isinstance(source, Volume):
         return source
     if _is_metatensor(source):
@@ -26,7 +23,7 @@ def load_volume(source: Any) -> Volume:
     if isinstance(source, np.ndarray):
         return Volume(source)
     if isinstance(source, (str, os.PathLike)):
-        return api.read(source)
+        return api.read(source, series_uid=series_uid, volume_index=volume_index)
     raise MedCompError(f"cannot explore a {type(source).__name__}: give a file or folder path, an integer "
                        "array, a MONAI MetaTensor or a monai_medcomp Volume")
 
@@ -80,26 +77,3 @@ def whole_numbers(array: np.ndarray) -> np.ndarray:
                 return array.astype(name)
     check_pixel_dtype(array.dtype)  # raises the library's message about floating-point data
     return array
-
-
-@dataclasses.dataclass(frozen=True)
-class Units:
-    """How stored values map to what the image means: ``value = slope * stored + intercept``."""
-
-    slope: float = 1.0
-    intercept: float = 0.0
-    name: str = "stored values"
-
-    def apply(self, stored: np.ndarray) -> np.ndarray:
-        return stored.astype(np.float64) * self.slope + self.intercept
-
-
-def display_units(volume: Volume) -> Units:
-    """Hounsfield units for CT, the rescaled values when the file has a rescale, else stored values."""
-    rescale = volume.metadata.get("rescale") or {}
-    slope, intercept = float(rescale.get("slope", 1.0)), float(rescale.get("intercept", 0.0))
-    if volume.metadata.get("modality") == "CT" and rescale:
-        return Units(slope, intercept, "HU")
-    if (slope, intercept) != (1.0, 0.0):
-        return Units(slope, intercept, "rescaled values")
-    return Units()
