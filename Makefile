@@ -33,14 +33,14 @@ browser:
 	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update && apt-get install -y chromium)
 
 # The reference DICOM tools tests/dicom_tools runs on MedComp's DICOM output (dcmtk, GDCM, dciodvfy), from Debian.
-# Installed when missing and running as root (CI); otherwise those tests skip with a message (they fail when CI is set).
+# Installed when missing and running as root (CI); without them those tests fail, saying how to install them.
 .PHONY: dicom-tools
 dicom-tools:
 	command -v dcmdjpls >/dev/null && command -v gdcmconv >/dev/null && command -v dciodvfy >/dev/null \
 		|| [ "$$(id -u)" != 0 ] || (apt-get update && apt-get install -y dcmtk libgdcm-tools dicom3tools)
 
 # Orthanc and its DICOMweb plugin, from Debian: tests/archive starts its own on 127.0.0.1 (free port, temporary storage).
-# Installed when missing and running as root (CI); otherwise those tests skip with a message (they fail when CI is set).
+# Installed when missing and running as root (CI); without them those tests fail, saying how to install them.
 .PHONY: pacs-tools
 pacs-tools:
 	[ -x /usr/sbin/Orthanc ] && [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] \

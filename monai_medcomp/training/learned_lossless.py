@@ -23,7 +23,6 @@ import hashlib
 import itertools
 import math
 import time
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -34,7 +33,7 @@ from ..codecs.context_model import (COEFFICIENT_BITS, LOG_UNIT, SCALE_FEATURES_2
                                     causal_context, ilog)
 from ..codecs.learned_lossless import SEED, analyse, chunk_context, fit_predictor, plane_kinds, prepare
 from ..errors import run_command
-from ..fileio import atomic_path, atomic_write, check_outputs
+from ..fileio import atomic_write, check_outputs
 from ..volume import Volume
 from ..weights import state_bytes
 from . import Progress
@@ -186,8 +185,7 @@ def _run(args: argparse.Namespace) -> int:
         command = (f"python -m monai_medcomp.training.learned_lossless --out {args.out} --report {args.report}"
                    + (f" --seed {args.seed}" if args.seed != SEED else "")
                    + (f" --steps {args.steps}" if args.steps != STEPS else ""))
-        with atomic_path(args.report, force=args.force) as tmp:
-            Path(tmp).write_text(report_markdown(summary, command, weights), encoding="utf-8")
+        atomic_write(args.report, report_markdown(summary, command, weights).encode("utf-8"), force=args.force)
     return 0
 
 

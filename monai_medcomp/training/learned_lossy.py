@@ -22,7 +22,6 @@ import argparse
 import datetime
 import hashlib
 import time
-from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -33,7 +32,7 @@ from ..codecs.learned_lossy import (ContextModel, Group, QuantisedPlane, activit
 from ..codecs.wavelet_context import (CLASSES_PER_OCTAVE, NUM_CLASSES, NUM_TOKENS, activity_classes,
                                       fit_group_weights, to_tokens)
 from ..errors import run_command
-from ..fileio import atomic_path, atomic_write, check_outputs
+from ..fileio import atomic_write, check_outputs
 from ..volume import Volume
 from ..weights import state_bytes
 from .images import pool_volumes
@@ -133,8 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     print({key: value for key, value in summary.items() if key != "images"})
     if args.report:
         command = f"python -m monai_medcomp.training.learned_lossy --out {args.out} --report {args.report}"
-        with atomic_path(args.report, force=args.force) as tmp:
-            Path(tmp).write_text(report_markdown(summary, command, weights), encoding="utf-8")
+        atomic_write(args.report, report_markdown(summary, command, weights).encode("utf-8"), force=args.force)
     return 0
 
 

@@ -17,7 +17,6 @@ import hashlib
 import itertools
 import json
 import time
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -26,7 +25,7 @@ import torch
 from ..codecs.causal import CausalContext, CodingPlanes
 from ..codecs.mlp_predictor import MLPHuffmanOptions, build_model, clip_features, input_shift, training_data
 from ..errors import run_command
-from ..fileio import atomic_path, atomic_write, check_outputs
+from ..fileio import atomic_write, check_outputs
 from ..volume import Volume
 from ..weights import state_bytes
 from . import Progress
@@ -168,8 +167,7 @@ def _run(args: argparse.Namespace) -> int:
             f" --report {args.report}" if args.report else "") + (
             f" --epochs {args.epochs}" if args.epochs != EPOCHS else "") + (
             f" --seed {args.seed}" if args.seed != SEED else "")
-        with atomic_path(args.report, force=args.force) as tmp:
-            Path(tmp).write_text(report_markdown(summary, command), encoding="utf-8")
+        atomic_write(args.report, report_markdown(summary, command).encode("utf-8"), force=args.force)
     return 0
 
 
