@@ -61,6 +61,7 @@ setup(
         "pillow>=10",  # pydicom's libjpeg-turbo decoder, for 8-bit lossy JPEG in DICOM (io/dicom.py)
         "nibabel>=5.3",  # Nifti1Extension.code
         "constriction>=0.4",
+        "numba>=0.61",  # the compiled core of learned-lossless (codecs/adaptive_core.py)
         "safetensors>=0.4",
         "tqdm>=4.60",
         "threadpoolctl>=3.1",

@@ -175,15 +175,15 @@ BUNDLES = [
     Bundle("learned_lossless", "learned-lossless",
            {"_target_": "monai_medcomp.networks.LaplaceScaleRegression", "spatial_dims": 3,
             "in_channels": SCALE_FEATURES_2D, "out_channels": 1, "later_channels": SCALE_FEATURES_3D},
-           "Lossless and near-lossless predictive coding with a probability distribution per pixel: a Laplace "
-           "or Gaussian whose mean comes from a linear predictor on 24 near causal neighbours and, in a volume, the "
-           "3x3 co-located neighbourhood of the previous slice (fitted per slab by least absolute error, each "
-           "pixel of a slab's first slice weighted by 1 / its predicted scale; stored in Q12), and whose scale "
-           "comes from a learned log-scale regression on the integer log-magnitudes of nearby residuals and "
-           "gradients; constriction's ANS coder codes each pixel with it. The regression's "
-           "Q8 integer weights are this bundle's `models/model.pt`, pretrained on the training pool; its level "
-           "only ranks pixels into scale classes, and each slab stores the scale, bias and family (Laplace or "
-           "Gaussian, whichever codes the class shorter) of each class. "
+           "Lossless and near-lossless predictive coding, pixel by pixel in a compiled (numba) core: a linear "
+           "predictor on 24 near causal neighbours and, in a volume, the 3x3 co-located neighbourhood of the "
+           "previous slice (fitted per slab by least absolute error, each pixel of a slab's first slice weighted "
+           "by 1 / its predicted scale; stored in Q12), and a learned log-scale regression on the integer "
+           "log-magnitudes of nearby residuals and gradients, whose level picks the scale context of each pixel. "
+           "The residual is binarised (zero, sign, octave, bits) and each decision is range-coded with adaptive "
+           "binary models of the scale context, of the nearest errors and of the local gradients, mixed per "
+           "decision, so each slab learns its own residual distributions while it is coded. The regression's "
+           "Q8 integer weights are this bundle's `models/model.pt`, pretrained on the training pool. "
            "`codec_params` takes `{\"max_error\": D}` for near-lossless coding with |error| <= D at every pixel. "
            "`network_def` (`monai_medcomp.networks.LaplaceScaleRegression`) takes a batch of "
            f"{SCALE_FEATURES_2D} integer log features (first slice of a slab) or {SCALE_FEATURES_3D} (later "
@@ -192,7 +192,7 @@ BUNDLES = [
            {"steps": 50}, benchmark="learned_lossless.json",
            training_sample=("16384 random pixels of first slices and as many of later slices from each of up to "
                             "3 slabs of 8 slices per image"),
-           layout=("3D volumes are coded in slabs of 8 slices, each slab an independently decodable chunk and "
+           layout=("3D volumes are coded in slabs of 32 slices, each slab an independently decodable chunk and "
                    "each slice also predicted from the one before; the colour channels of an RGB image are "
                    "coded as the planes of a slab in the same way (after the reversible colour transform), or, "
                    f"for lossless RGB of at most {MAX_PALETTE} colours where that is shorter, as one plane of palette "

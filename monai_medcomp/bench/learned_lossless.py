@@ -6,10 +6,11 @@ Every figure goes through the API (whole ``.mcz`` files, header and source metad
 engine worker, one torch thread and one BLAS thread, and every round trip is checked: bit for bit when
 lossless, |error| <= D per pixel when near-lossless.  Parts: lossless bpp on the grey evaluation images
 against JPEG-XL (effort 9), JPEG-LS, JPEG 2000 and ``mlp-huffman``; the RGB image apart; the volumes
-with slabs of 8 slices against single slices (the gain of inter-slice context) and per-slice JPEG-XL;
-near-lossless bpp at D = 1, 2, 4 against JPEG-LS NEAR = D; encode and decode speed (median of
-``repeats`` runs) on a 512x512 CT and a large radiograph.  The machine is shared with other work,
-so the speeds are indicative; the bpp figures do not depend on it.
+(the evaluation volumes and a thin-slice volume of the training pool) in the codec's slabs against
+single slices (the gain of inter-slice context) and per-slice JPEG-XL; near-lossless bpp at D = 1, 2, 4
+against JPEG-LS NEAR = D; encode and decode speed (median of ``repeats`` runs) on a 512x512 CT and a
+large radiograph on one core, and on a volume with one and two engine workers.  The machine is shared
+with other work, so the speeds are indicative; the bpp figures do not depend on it.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ LOSSLESS_SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
 SINGLE_SLICES = {"slab": 1}  # learned-lossless without inter-slice context
 MAX_ERRORS = (1, 2, 4)
 SPEED_IMAGES = ("ct_693", "cr_rg1")
+THIN_SLICES = "mni152_t1"  # 1 mm isotropic, from the training pool
+PARALLEL_VOLUME = THIN_SLICES  # the volume timed with one and with two workers
 DEFAULT_REPEATS = 3
-# Issue 8's goals: ratios are learned-lossless bpp / the other codec's bpp (of the means over the images).
-TARGETS = {"lossless_required": 1.0, "lossless": 0.92, "volumes": 0.85, "near_lossless": 0.85, "speed_mbps": 1.0}
+# The compiled core's goals: ratios are learned-lossless bpp / the other codec's bpp (of the means over the images).
+TARGETS = {"lossless_required": 1.0, "lossless": 0.90, "every_image": 1.0, "volumes": 0.85, "near_lossless": 0.80,
+           "speed_mbps": 5.0, "rgb": 1.0, "two_workers": 1.6}
 COMMAND = "python -m monai_medcomp.bench.learned_lossless --out {out}"
 
 
@@ -120,7 +124,7 @@ def speed_rows(volumes: Mapping[str, Volume], repeats: int) -> list[dict[str, An
 
 
 def volume_summary(rows: Sequence[Mapping[str, Any]], volumes: Sequence[str]) -> dict[str, Any]:
-    """Per volume: slabs of 8 against single slices (inter-slice gain) and against per-slice JPEG-XL."""
+    """Per volume: the codec's slabs against single slices (inter-slice gain) and against per-slice JPEG-XL."""
     bpp = {(r["image"], r["setting"]): r["file_bpp"] for r in rows}
     slabs, single, reference = label(CODEC, {}), label(CODEC, SINGLE_SLICES), label(*REFERENCE)
     table = {v: {"slab": bpp[v, slabs], "single": bpp[v, single], "reference": bpp[v, reference]} for v in volumes}
@@ -142,6 +146,14 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         {"goal": "mean grey bpp against JPEG-XL effort 9", "target": f"<= {TARGETS['lossless']:g}x",
          "measured": lossless, "reached": lossless <= TARGETS["lossless"]},
     ]
+    worst = max(results["lossless"]["images"].items(), key=lambda item: item[1]["ratio"])
+    goals.append({"goal": f"every grey image against JPEG-XL effort 9 (worst: {worst[0]})",
+                  "target": f"<= {TARGETS['every_image']:g}x", "measured": worst[1]["ratio"],
+                  "reached": worst[1]["ratio"] <= TARGETS["every_image"]})
+    if results["rgb"]:
+        ratio = results["rgb"]["mean"]["ratio"]
+        goals.append({"goal": "RGB against JPEG-XL effort 9", "target": f"<= {TARGETS['rgb']:g}x",
+                      "measured": ratio, "reached": ratio <= TARGETS["rgb"]})
     for name, entry in results["volumes"]["volumes"].items():
         goals.append({"goal": f"volume {name} against per-slice JPEG-XL effort 9",
                       "target": f"<= {TARGETS['volumes']:g}x", "measured": entry["ratio"],
@@ -159,6 +171,13 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                       "reached": ratio <= TARGETS["near_lossless"]})
         goals.append({"goal": f"near-lossless D = {bound}: largest absolute error", "target": f"<= {bound}",
                       "measured": worst, "reached": worst <= int(bound)})
+    for name in {row["image"] for row in results["parallel"]}:
+        one, two = (next(r for r in results["parallel"] if r["image"] == name and r["workers"] == w) for w in (1, 2))
+        for way in ("encode", "decode"):
+            speedup = two[f"{way}_mbps"] / one[f"{way}_mbps"]
+            goals.append({"goal": f"{way} speed-up on {name} with two workers",
+                          "target": f">= {TARGETS['two_workers']:g}x", "measured": speedup,
+                          "reached": speedup >= TARGETS["two_workers"]})
     for row in results["speed"]:
         if row["setting"] == label(CODEC, {}):
             for way in ("encode", "decode"):
@@ -169,27 +188,52 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return goals
 
 
-def run(volumes: Mapping[str, Volume], speed_volumes: Mapping[str, Volume], repeats: int = DEFAULT_REPEATS
-        ) -> dict[str, Any]:
-    """Every figure, on one core.  ``volumes``: the evaluation images by name (grey, RGB and volumes)."""
+def parallel_rows(name: str, volume: Volume, repeats: int) -> list[dict[str, Any]]:
+    """Median encode and decode MB/s of a volume with one and two engine workers (slabs code independently)."""
+    codec = get_codec(CODEC)
+    rows = []
+    for workers in (1, 2):
+        encodes, decodes = [], []
+        for _ in range(repeats):
+            seconds, result = timed(api.compress, volume, codec=codec, workers=workers)
+            encodes.append(seconds)
+            seconds, decoded = timed(api.decompress, result.data, workers=workers)
+            decodes.append(seconds)
+        if not np.array_equal(decoded.array, volume.array):
+            raise AssertionError(f"{CODEC} did not decode {name} bit for bit with {workers} workers")
+        encode, decode = statistics.median(encodes), statistics.median(decodes)
+        rows.append({"image": name, "shape": list(volume.array.shape), "workers": workers, "runs": repeats,
+                     "raw_bytes": result.raw_nbytes, "encode_seconds": encode, "decode_seconds": decode,
+                     "encode_mbps": megabytes_per_second(result.raw_nbytes, encode),
+                     "decode_mbps": megabytes_per_second(result.raw_nbytes, decode)})
+    return rows
+
+
+def run(volumes: Mapping[str, Volume], speed_volumes: Mapping[str, Volume], repeats: int = DEFAULT_REPEATS,
+        thin: Mapping[str, Volume] | None = None) -> dict[str, Any]:
+    """Every figure, on one core but the two-worker one.  ``volumes``: the evaluation images by name (grey, RGB
+    and volumes); ``thin``: the thin-slice volume, coded in the volume part and timed with one and two workers."""
     grey = {n: v for n, v in volumes.items() if v.channels == 1}
     rgb = {n: v for n, v in volumes.items() if v.channels == 3}
-    stacks = [n for n, v in grey.items() if get_sample(n).shape == "volume"]
+    thin = dict(thin or {})
+    stacks = [n for n, v in grey.items() if get_sample(n).shape == "volume"] + list(thin)
     learned, reference = label(CODEC, {}), label(*REFERENCE)
     with one_core():
         rows = lossless_rows(grey, LOSSLESS_SETTINGS)
         rgb_rows = lossless_rows(rgb, LOSSLESS_SETTINGS)
-        single = lossless_rows({n: grey[n] for n in stacks}, [(CODEC, SINGLE_SLICES)])
+        thin_rows = lossless_rows(thin, [(CODEC, {}), REFERENCE])
+        single = lossless_rows({n: {**grey, **thin}[n] for n in stacks}, [(CODEC, SINGLE_SLICES)])
         near = {}
         for bound in MAX_ERRORS:
             near_rows = near_lossless_rows(grey, bound)
             near[str(bound)] = {"rows": near_rows, "summary": compare(near_rows, label(CODEC, {"max_error": bound}),
                                                                       label("jpegls", {"near": bound}))}
         speed = speed_rows(speed_volumes, repeats)
+    parallel = [row for name, volume in thin.items() for row in parallel_rows(name, volume, repeats)]
     results = {"lossless": compare(rows, learned, reference), "lossless_rows": rows,
                "rgb": compare(rgb_rows, learned, reference) if rgb_rows else None, "rgb_rows": rgb_rows,
-               "volumes": volume_summary(rows + single, stacks), "volume_rows": single,
-               "near_lossless": near, "speed": speed, "targets_set": TARGETS}
+               "volumes": volume_summary(rows + thin_rows + single, stacks), "volume_rows": thin_rows + single,
+               "near_lossless": near, "speed": speed, "parallel": parallel, "targets_set": TARGETS}
     results["targets"] = targets(results)
     return results
 
@@ -227,8 +271,8 @@ def markdown(results: Mapping[str, Any], run_info: Mapping[str, Any]) -> str:
                         mean["ratio"]])
     parts = [
         "# learned-lossless against the classical codecs\n\n" + provenance(run_info),
-        __doc__.split("\n\n", 2)[2].strip() + " The codec runs on the CPU (numpy and constriction): no GPU "
-        "was measured.\n",
+        __doc__.split("\n\n", 2)[2].strip() + " The codec runs on the CPU (numpy, and its compiled numba core): "
+        "no GPU was measured.\n",
         "## Goals of the issue\n\nRatios are learned-lossless bpp / the other codec's bpp, of the means over "
         "the images.\n\n" + markdown_table(["goal", "target", "measured", "reached"],
                                           [[g["goal"], g["target"], g["measured"], g["reached"]]
@@ -239,7 +283,8 @@ def markdown(results: Mapping[str, Any], run_info: Mapping[str, Any]) -> str:
     if results["rgb"]:
         parts.append("## Lossless, RGB\n\nBits per RGB pixel (three samples), whole file.\n\n"
                      + comparison_markdown(results["rgb"], _exact(results["rgb_rows"])))
-    parts.append(f"## Volumes: inter-slice context\n\n`{names['slab']}` codes slabs of 8 slices, each slice seeing "
+    parts.append(f"## Volumes: inter-slice context\n\n`{names['slab']}` codes slabs of "
+                 f"{get_codec(CODEC).slab_size} slices, each slice seeing "
                  f"the one before; `{names['single']}` codes every slice alone; JPEG-XL codes every slice alone. "
                  "Inter-slice gain = slabs / single slices.\n\n"
                  + markdown_table(["volume", names["slab"], names["single"], names["reference"], "inter-slice gain",
@@ -258,6 +303,14 @@ def markdown(results: Mapping[str, Any], run_info: Mapping[str, Any]) -> str:
                                   [[r["image"], "x".join(map(str, r["shape"])), r["setting"], r["encode_mbps"],
                                     r["decode_mbps"], r["encode_seconds"], r["decode_seconds"]]
                                    for r in results["speed"]], digits=2))
+    if results["parallel"]:
+        parts.append("## Speed, one and two workers\n\nThe engine codes slabs on `workers` threads; the compiled "
+                     "core releases the GIL, so slabs run side by side.\n\n"
+                     + markdown_table(["volume", "shape", "workers", "encode MB/s", "decode MB/s", "encode s",
+                                       "decode s"],
+                                      [[r["image"], "x".join(map(str, r["shape"])), r["workers"], r["encode_mbps"],
+                                        r["decode_mbps"], r["encode_seconds"], r["decode_seconds"]]
+                                       for r in results["parallel"]], digits=2))
     return "\n".join(parts)
 
 
@@ -274,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_info = run_description(command)
     volumes = {sample.name: load_sample(sample.name) for sample in evaluation_images()}
     speed_volumes = {name: volumes[name] if name in volumes else load_sample(name) for name in SPEED_IMAGES}
-    results = run(volumes, speed_volumes, args.repeats)
+    results = run(volumes, speed_volumes, args.repeats, {THIN_SLICES: load_sample(THIN_SLICES)})
     write_report(paths, {"run": run_info, **results}, markdown(results, run_info), args.force)
     return 0
 

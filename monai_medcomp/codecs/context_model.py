@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
-from scipy.special import ndtr
 
 from .causal import CausalContext, clamp, med_reference, median_edge
 
@@ -49,7 +48,7 @@ IRLS_ROUNDS = 4
 
 
 @functools.lru_cache(maxsize=1)
-def _log_table() -> np.ndarray:
+def log_table() -> np.ndarray:
     """``ilog(v) ~ 8 * log2(1 + v)`` for v in 0..2**17: octave plus the 3 bits after the leading one (exact)."""
     t = np.arange(1, (1 << 17) + 2, dtype=np.int64)
     octave = np.frexp(t)[1].astype(np.int64) - 1  # the exponent of an integer is exact
@@ -58,7 +57,7 @@ def _log_table() -> np.ndarray:
 
 
 def ilog(values: np.ndarray) -> np.ndarray:
-    return _log_table()[np.minimum(np.abs(values), 1 << 17)]
+    return log_table()[np.minimum(np.abs(values), 1 << 17)]
 
 
 @dataclasses.dataclass
@@ -267,88 +266,16 @@ class ScaleClasses:
         return scales[k], biases[k], self.gaussian[k]
 
 
-def class_width(pixels: int) -> int:
-    """Coarser classes for small slabs, so that their table costs little."""
-    return 2 if pixels >= 1 << 17 else 4 if pixels >= 1 << 14 else 8
 
 
-def laplace_cdf(z: np.ndarray) -> np.ndarray:
-    tail = 0.5 * np.exp(-np.abs(z))  # one exponential serves both sides
-    return np.where(z < 0, tail, 1 - tail)
 
 
-def quantised_bits(symbols: np.ndarray, means: np.ndarray, scales: np.ndarray, low: np.ndarray, high: np.ndarray,
-                   cdf: Callable[[np.ndarray], np.ndarray] = laplace_cdf) -> np.ndarray:
-    """Code length in bits of integer ``symbols`` under the standard ``cdf`` (Laplace by default, or
-    ``ndtr`` for a Gaussian) moved to ``means`` and stretched by ``scales``, quantised to unit bins,
-    the tails below ``low`` and above ``high`` (the reachable symbols) folded into those two bins."""
-    upper = np.where(symbols >= high, 1.0, cdf((symbols + 0.5 - means) / scales))
-    lower = np.where(symbols <= low, 0.0, cdf((symbols - 0.5 - means) / scales))
-    return -np.log2(np.maximum(upper - lower, 2.0 ** -24))
 
 
-SCALE_SEARCH = 2.0 ** (np.arange(-24, 9) / 8)  # around the family's own estimate, in 1/8 octave
-COARSE_SEARCH = 4  # every fourth candidate first, then the neighbours of the best of those
 
 
-def cheapest_scale(cost: Callable[[np.ndarray], np.ndarray], guess: float) -> tuple[float, float]:
-    """The total bits and the float16 scale of the cheapest of :data:`SCALE_SEARCH` times ``guess``.
-
-    The code length is unimodal in the log scale, so a coarse pass and a fine one around its best
-    find the same minimum with 15 evaluations instead of 33.
-    """
-    widest = float(np.finfo(np.float16).max)  # a 16-bit image's scale can pass float16's range: keep it finite
-    candidates = np.float16(np.clip(max(guess, SCALE_FLOOR) * SCALE_SEARCH, SCALE_FLOOR, widest)).astype(np.float64)
-    coarse = np.arange(0, len(candidates), COARSE_SEARCH)
-    best = coarse[int(np.argmin(cost(candidates[coarse])))]
-    fine = np.arange(max(best - COARSE_SEARCH + 1, 0), min(best + COARSE_SEARCH, len(candidates)))
-    costs = cost(candidates[fine])
-    return float(costs.min()), float(candidates[fine[int(np.argmin(costs))]])
 
 
-def fit_classes(level: np.ndarray, error: np.ndarray, rounding: np.ndarray, step: int, width: int,
-                rng: np.random.Generator, reach: tuple[np.ndarray, np.ndarray], sample: int = 2048) -> ScaleClasses:
-    """The scale, bias and family per class that minimise the code length of ``error`` (pixel - integer prediction).
-
-    ``rounding`` is the Q12 prediction - the integer prediction, so the residual is ``error - rounding``.
-    ``step`` is the near-lossless quantisation step (1 when lossless); ``reach`` the lowest and highest
-    symbol of each pixel (where the coder folds the tails).  The bits counted are those of
-    the symbols the coder will see, under the means it will give them: quantising the residual itself
-    instead would let each symbol's mean know where the pixel sits in its bin, which flatters a small
-    scale and, on a near-lossless class of almost only zeros, cost a third more bits.  Each family's
-    scale is searched around its own estimate (mean absolute residual for the Laplace, root mean
-    square for the Gaussian), and the shorter family wins: noise-dominated classes are closer to a
-    Gaussian (grey means -0.4%, NM -6%).
-    """
-    k = level // width
-    lo, hi = int(k.min()), int(k.max())
-    scales = np.empty(hi - lo + 1, dtype=np.float16)
-    biases = np.zeros(hi - lo + 1, dtype=np.int8)
-    gaussian = np.zeros(hi - lo + 1, dtype=bool)
-    last = (1.0, 0, False)
-    for j in range(lo, hi + 1):
-        members = np.flatnonzero(k == j)
-        if not len(members):
-            scales[j - lo], biases[j - lo], gaussian[j - lo] = last
-            continue
-        if len(members) > sample:
-            members = rng.choice(members, sample, replace=False)
-        residual = error[members] - rounding[members]
-        bias = int(np.clip(np.round(np.median(residual) * BIAS_UNIT), -127, 127))
-        symbols = np.sign(error[members]) * ((np.abs(error[members]) + (step - 1) // 2) // step)
-        means = (rounding[members] + bias / BIAS_UNIT) / step  # what SlabModel.symbol_distribution gives
-        centred = residual - bias / BIAS_UNIT
-        low, high = (bound[members][None, :] for bound in reach)
-        fits = []  # (bits, scale) of the Laplace, then of the Gaussian
-        for guess, cdf in ((np.mean(np.abs(centred)), laplace_cdf), (np.sqrt(np.mean(centred ** 2)), ndtr)):
-            def bits(candidates: np.ndarray) -> np.ndarray:
-                return quantised_bits(symbols[None, :], means[None, :], candidates[:, None] / step, low, high,
-                                      cdf).sum(axis=1)
-            fits.append(cheapest_scale(bits, float(guess)))
-        is_gaussian = fits[1][0] < fits[0][0]
-        scales[j - lo], biases[j - lo], gaussian[j - lo] = fits[is_gaussian][1], bias, is_gaussian
-        last = (scales[j - lo], bias, is_gaussian)
-    return ScaleClasses(width, lo, scales, biases, gaussian)
 
 
 def weighted_least_squares(design: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:

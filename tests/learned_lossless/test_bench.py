@@ -14,12 +14,13 @@ from monai_medcomp.errors import OutputExistsError
 CROPS = {"ct_693": (slice(0, 1), slice(200, 264), slice(180, 260)),
          "us_rgb": (slice(0, 1), slice(200, 248), slice(250, 314)),
          "mr_emri_small": (slice(0, 4), slice(16, 48), slice(16, 48))}
+THIN = ("mni152_t1", (slice(90, 96), slice(100, 132), slice(80, 112)))  # the thin-slice volume, from the training pool
 
 
 @pytest.fixture(scope="module")
 def crops(images):
     return {name: images.load(name).with_array(np.ascontiguousarray(images.load(name).array[region]))
-            for name, region in CROPS.items()}
+            for name, region in {**CROPS, THIN[0]: THIN[1]}.items()}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,15 @@ def test_volumes_near_lossless_speed_and_goals(report):
     assert required["measured"] == results["lossless"]["mean"]["ratio"]
     assert required["reached"] == (required["measured"] < 1)
     assert all(goals[f"near-lossless D = {b}: largest absolute error"]["reached"] for b in (1, 2, 4))
+    thin = results["volumes"]["volumes"][THIN[0]]  # coded in slabs, alone and by JPEG-XL, like the evaluation volumes
+    assert thin["ratio"] == pytest.approx(thin["slab"] / thin["reference"])
+    one, two = results["parallel"]
+    assert (one["image"], one["workers"], two["workers"]) == (THIN[0], 1, 2)
+    speedup = goals[f"decode speed-up on {THIN[0]} with two workers"]
+    assert speedup["measured"] == pytest.approx(two["decode_mbps"] / one["decode_mbps"])
+    worst = max(results["lossless"]["images"].values(), key=lambda entry: entry["ratio"])["ratio"]
+    assert [g["measured"] for g in results["targets"] if g["goal"].startswith("every grey image")] == [worst]
+    assert goals["RGB against JPEG-XL effort 9"]["measured"] == results["rgb"]["mean"]["ratio"]
 
 
 def test_markdown_states_how_it_was_made_and_keeps_existing_reports(report):
@@ -75,7 +85,7 @@ def test_markdown_states_how_it_was_made_and_keeps_existing_reports(report):
     assert f"`python -m monai_medcomp.bench.learned_lossless --out {out} --repeats 1`" in text
     assert results["run"]["date"] in text and "no GPU was measured" in text
     for heading in ("Goals of the issue", "Lossless, grey", "Lossless, RGB", "Volumes", "Near-lossless, D = 4",
-                    "Speed, one core"):
+                    "Speed, one core", "Speed, one and two workers"):
         assert f"## {heading}" in text
     with pytest.raises(OutputExistsError):
         bench.main(["--out", str(out), "--repeats", "1"])

@@ -98,7 +98,7 @@ def test_volume_in_slabs_that_do_not_divide_it(slab, images, tmp_path):
 def test_one_slice_is_read_by_decoding_only_its_slab(images, tmp_path, monkeypatch):
     volume = images.load("mr_emri_small")  # 10 slices: chunks of 8 and 2
     path = tmp_path / "volume.mcz"
-    api.compress(volume, path, codec=CODEC)
+    api.compress(volume, path, codec=CODEC, params={"slab": 8})
     chunks_read, slabs_decoded = [], []
     read_chunk, decode = ContainerReader.read_chunk, LearnedLosslessCodec.decode
 
