@@ -18,8 +18,8 @@ Measured on the training pool against one model per scale context: two fixed rat
 warm-up -1.7 %, the second and third model mixed -2.3 %, the sign contexts -0.5 %.  Tried and left
 out: a fourth model on the previous plane's errors (-0.1 %), secondary estimation of the mixed
 probability (-0.2 %), CALIC-style bias cancellation per band and texture (worse), an online NLMS
-stage on the least-squares prediction (worse), finer or two-dimensional scale contexts (worse: too
-few pixels per context).
+stage on the least-squares prediction (worse), blending it with other predictors by their recent
+errors (+0.7 %), finer or two-dimensional scale contexts (worse: too few pixels per context).
 
 Why a hand-written binary range coder (the LZMA scheme, 32-bit range, carry through a cached
 byte) rather than constriction: the probability of each decision depends on the decision before,
