@@ -6,17 +6,20 @@ gets the learned scale level of its neighbourhood.  Its residual (or, near-lossl
 residual) is binarised (zero?, sign, the octave of its magnitude in unary, the bits below the
 leading one; a sign or octave the pixel's range rules out is not coded) and every decision is coded
 with a probability learned while coding, pixel by pixel, instead of a Laplace or Gaussian fitted
-and stored per slab.  Three adaptive models give a probability for each decision, chosen by the
-decision and by three views of the pixel: the learned scale level, the nearest four errors, and the
-local gradients (the zero flag also sees how far the prediction is from an integer, the sign which
-way it was rounded and the signs of the left and upper errors).  A logistic mixer, one per kind of
-decision, weighs the three by how well each has done (the stretch / squash of PAQ-class coders, in
-integer tables).  A model's probability moves by 1 / (n + 2) after its first n decisions, then at
+and stored per slab.  Four adaptive models give a probability for each decision, chosen by the
+decision and by four views of the pixel: the learned scale level, the nearest four errors, the
+local gradients, and which of the five nearest neighbours lie above, at or below the prediction
+(the zero flag also sees how far the prediction is from an integer, the sign which way it was
+rounded and the signs of the left and upper errors).  A logistic mixer, one per kind of decision,
+weighs the four by how well each has done (the stretch / squash of PAQ-class coders, in integer
+tables).  A model's probability moves by 1 / (n + 2) after its first n decisions, then at
 two fixed rates averaged (fast and slow), so a rare context learns quickly and a frequent one settles.
 
 Measured on the training pool against one model per scale context: two fixed rates and the count
-warm-up -1.7 %, the second and third model mixed -2.3 %, the sign contexts -0.5 %.  Tried and left
-out: a fourth model on the previous plane's errors (-0.1 %), secondary estimation of the mixed
+warm-up -1.7 %, the second and third model mixed -2.3 %, the sign contexts -0.5 %, then the
+neighbour pattern -2.0 % (exact equality matters: patterns with a tolerance, or against the median
+reference, gain less).  Tried and left out: a model on the previous plane's errors (-0.1 %), one on
+the farther and previous-plane neighbours' pattern (-0.15 %), secondary estimation of the mixed
 probability (-0.2 %), CALIC-style bias cancellation per band and texture (worse), an online NLMS
 stage on the least-squares prediction (worse), blending it with other predictors by their recent
 errors (+0.7 %), finer or two-dimensional scale contexts (worse: too few pixels per context).
@@ -45,6 +48,8 @@ SCALE_CONTEXTS = 64
 SCALE_CONTEXT_WIDTH = 4  # scale levels (1/8 octave) per context: half an octave
 SCALE_CONTEXT_OFFSET = 40  # level -40 (scale 2**-5) is context 0
 LOCAL_WIDTH = 4  # the error and gradient contexts: half an octave each
+PATTERN_NEIGHBOURS = 5  # W, N, NW, NE, WW against the prediction: 3**5 patterns per quarter of the scale levels
+MODEL_ROWS = 4 * 3 ** PATTERN_NEIGHBOURS  # rows of each view's models (the pattern view has the most)
 TOP_RANGE = 1 << 24
 ENCODE, DECODE, ANALYSE = 0, 1, 2  # ANALYSE: the pixels, errors and levels of ENCODE, without coding
 
@@ -52,7 +57,8 @@ ENCODE, DECODE, ANALYSE = 0, 1, 2  # ANALYSE: the pixels, errors and levels of E
 SQUASH_KNOTS = np.array([1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994, 3348,
                          3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094], dtype=np.int64)
 MIXER_SHIFT = 11  # the mixer learns at 2**-11 of input times error
-MIXER_INPUTS = 4  # three adaptive models and a constant
+VIEWS = 4  # models mixed per decision: scale level, nearest errors, gradients, neighbour pattern
+MIXER_INPUTS = VIEWS + 1  # and a constant
 
 
 @numba.njit(cache=True, inline="always")
@@ -82,15 +88,14 @@ STRETCH = stretch_table()
 
 
 @numba.njit(cache=True, inline="always")
-def mixed_probability(model: np.ndarray, other: np.ndarray, third: np.ndarray, weights: np.ndarray,
+def mixed_probability(table: np.ndarray, views: np.ndarray, slot: int, weights: np.ndarray,
                       inputs: np.ndarray) -> int:
-    inputs[0] = STRETCH[probability(model) >> 4]
-    inputs[1] = STRETCH[probability(other) >> 4]
-    inputs[2] = STRETCH[probability(third) >> 4]
-    inputs[3] = 256
-    dot = 0
-    for i in range(MIXER_INPUTS):
-        dot += weights[i] * inputs[i]
+    """P(bit = 1) in 1 / 4096: the stretched probabilities of the decision's model in each view, mixed."""
+    dot = 256 * weights[VIEWS]  # the constant input
+    inputs[VIEWS] = 256
+    for k in range(VIEWS):
+        inputs[k] = STRETCH[probability(table[k, views[k], slot]) >> 4]
+        dot += weights[k] * inputs[k]
     return squash(dot >> 16)
 
 
@@ -170,11 +175,12 @@ def encode_bit(state: np.ndarray, out: np.ndarray, model: np.ndarray, bit: int) 
 
 
 @numba.njit(cache=True)
-def encode_mixed(state: np.ndarray, out: np.ndarray, model: np.ndarray, other: np.ndarray, third: np.ndarray,
-                weights: np.ndarray, inputs: np.ndarray, bit: int) -> np.ndarray:
-    p12 = mixed_probability(model, other, third, weights, inputs)
+def encode_mixed(state: np.ndarray, out: np.ndarray, table: np.ndarray, views: np.ndarray, slot: int,
+                 weights: np.ndarray, inputs: np.ndarray, bit: int) -> np.ndarray:
+    """Code ``bit`` with the mixed probability of ``table[k, views[k], slot]`` over the views ``k``."""
+    p12 = mixed_probability(table, views, slot, weights, inputs)
     out = encode_with(state, out, p12 << 4, bit)
-    learn(model, other, third, weights, inputs, p12, bit)
+    learn(table, views, slot, weights, inputs, p12, bit)
     return out
 
 
@@ -187,22 +193,21 @@ def decode_bit(state: np.ndarray, data: np.ndarray, model: np.ndarray) -> int:
 
 
 @numba.njit(cache=True)
-def decode_mixed(state: np.ndarray, data: np.ndarray, model: np.ndarray, other: np.ndarray, third: np.ndarray,
-                weights: np.ndarray, inputs: np.ndarray) -> int:
-    p12 = mixed_probability(model, other, third, weights, inputs)
+def decode_mixed(state: np.ndarray, data: np.ndarray, table: np.ndarray, views: np.ndarray, slot: int,
+                 weights: np.ndarray, inputs: np.ndarray) -> int:
+    p12 = mixed_probability(table, views, slot, weights, inputs)
     bit = decode_with(state, data, p12 << 4)
-    learn(model, other, third, weights, inputs, p12, bit)
+    learn(table, views, slot, weights, inputs, p12, bit)
     return bit
 
 
 @numba.njit(cache=True, inline="always")
-def learn(model: np.ndarray, other: np.ndarray, third: np.ndarray, weights: np.ndarray, inputs: np.ndarray,
-          p12: int, bit: int) -> None:
-    """After a mixed decision: the mixer and the three models learn its outcome."""
+def learn(table: np.ndarray, views: np.ndarray, slot: int, weights: np.ndarray, inputs: np.ndarray, p12: int,
+          bit: int) -> None:
+    """After a mixed decision: the mixer and the decision's model in every view learn its outcome."""
     train_mixer(weights, inputs, p12, bit)
-    adapt(model, bit)
-    adapt(other, bit)
-    adapt(third, bit)
+    for k in range(VIEWS):
+        adapt(table[k, views[k], slot], bit)
 
 
 @numba.njit(cache=True)
@@ -320,10 +325,11 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
     gradients = np.zeros(5, dtype=np.int64)
     features = np.zeros(16, dtype=np.int64)
     inputs = np.zeros(MIXER_INPUTS, dtype=np.int64)
+    views = np.zeros(VIEWS, dtype=np.int64)
     signs = np.zeros(len(values), dtype=np.int64)
     # weight sets: [0, distance] zero, [1, rounding] sign, [2, digit] octave, [3 + prefix, octave] mantissa
     mixers = np.zeros((6, max(bits + 1, 4), MIXER_INPUTS), dtype=np.int64)
-    mixers[:, :, :3] = 21845  # each model's stretch at weight one third
+    mixers[:, :, :VIEWS] = (1 << 16) // VIEWS  # each view's stretch at an equal weight
     state = np.zeros(5, dtype=np.int64)
     out = np.empty(1 << 16, dtype=np.uint8)
     if mode != DECODE:
@@ -380,9 +386,17 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                 index += 1
                 context = min(max((level + SCALE_CONTEXT_OFFSET) // SCALE_CONTEXT_WIDTH, 0), SCALE_CONTEXTS - 1)
                 near = features[0] + features[1] + features[2] + features[3]
-                local = min(log_table[min(near, 1 << 17)] // LOCAL_WIDTH, SCALE_CONTEXTS - 1)
+                # the views: scale level, nearest four errors, gradient activity (half octaves each), and the
+                # five nearest neighbours above, at or below the prediction with the scale level's quarter
+                views[0] = context
+                views[1] = min(log_table[min(near, 1 << 17)] // LOCAL_WIDTH, SCALE_CONTEXTS - 1)
                 activity = abs(gradients[0]) + abs(gradients[1]) + abs(gradients[2]) + abs(gradients[3]) + abs(gradients[4])
-                texture = min(log_table[min(activity, 1 << 17)] // LOCAL_WIDTH, SCALE_CONTEXTS - 1)
+                views[2] = min(log_table[min(activity, 1 << 17)] // LOCAL_WIDTH, SCALE_CONTEXTS - 1)
+                pattern = context * 4 // SCALE_CONTEXTS
+                for j in range(PATTERN_NEIGHBOURS):
+                    v = relative[named[j]] + reference
+                    pattern = 3 * pattern + (2 if v > prediction else 1 if v == prediction else 0)
+                views[3] = pattern
                 offset = fixed - (prediction << 12)
                 rounding = min(max((offset + 2048) >> 10, 0), 3)
                 distance = min(abs(offset) >> 9, 3)
@@ -401,44 +415,44 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                     symbol = (abs(error) + half) // step
                     negative = 1 if error < 0 else 0
                     if below or above:
-                        out = encode_mixed(state, out, zero_models[0, context, distance], zero_models[1, local, distance], zero_models[2, texture, distance], mixers[0, distance], inputs, 1 if symbol == 0 else 0)
+                        out = encode_mixed(state, out, zero_models, views, distance, mixers[0, distance], inputs, 1 if symbol == 0 else 0)
                     if symbol:
                         if below and above:
-                            out = encode_mixed(state, out, sign_models[0, context, sided], sign_models[1, local, sided], sign_models[2, texture, sided], mixers[1, rounding], inputs, negative)
+                            out = encode_mixed(state, out, sign_models, views, sided, mixers[1, rounding], inputs, negative)
                         highest = octave_of(below if negative else above)
                         octave = octave_of(symbol)
                         for j in range(highest):
                             bit = 1 if j < octave else 0
-                            out = encode_mixed(state, out, octave_models[0, context, j], octave_models[1, local, j], octave_models[2, texture, j], mixers[2, j], inputs, bit)
+                            out = encode_mixed(state, out, octave_models, views, j, mixers[2, j], inputs, bit)
                             if not bit:
                                 break
                         prefix = 0
                         for b in range(octave - 1, -1, -1):
                             bit = (symbol >> b) & 1
                             if octave - 1 - b < 2:
-                                out = encode_mixed(state, out, mantissa_models[0, context, octave, prefix], mantissa_models[1, local, octave, prefix], mantissa_models[2, texture, octave, prefix], mixers[3 + prefix, octave], inputs, bit)
+                                out = encode_mixed(state, out, mantissa_models, views, 3 * octave + prefix, mixers[3 + prefix, octave], inputs, bit)
                                 prefix = 1 + bit
                             else:
                                 out = encode_bit(state, out, low_models[octave, b], bit)
                 else:
                     symbol = 0
                     negative = 0
-                    if (below or above) and not decode_mixed(state, data, zero_models[0, context, distance], zero_models[1, local, distance], zero_models[2, texture, distance], mixers[0, distance], inputs):
+                    if (below or above) and not decode_mixed(state, data, zero_models, views, distance, mixers[0, distance], inputs):
                         if below and above:
-                            negative = decode_mixed(state, data, sign_models[0, context, sided], sign_models[1, local, sided], sign_models[2, texture, sided], mixers[1, rounding], inputs)
+                            negative = decode_mixed(state, data, sign_models, views, sided, mixers[1, rounding], inputs)
                         else:
                             negative = 0 if above else 1
                         highest = octave_of(below if negative else above)
                         octave = 0
                         for j in range(highest):
-                            if not decode_mixed(state, data, octave_models[0, context, j], octave_models[1, local, j], octave_models[2, texture, j], mixers[2, j], inputs):
+                            if not decode_mixed(state, data, octave_models, views, j, mixers[2, j], inputs):
                                 break
                             octave += 1
                         symbol = 1
                         prefix = 0
                         for b in range(octave - 1, -1, -1):
                             if octave - 1 - b < 2:
-                                bit = decode_mixed(state, data, mantissa_models[0, context, octave, prefix], mantissa_models[1, local, octave, prefix], mantissa_models[2, texture, octave, prefix], mixers[3 + prefix, octave], inputs)
+                                bit = decode_mixed(state, data, mantissa_models, views, 3 * octave + prefix, mixers[3 + prefix, octave], inputs)
                                 prefix = 1 + bit
                             else:
                                 bit = decode_bit(state, data, low_models[octave, b])
@@ -459,13 +473,15 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
 
 @numba.njit(cache=True)
 def new_models(bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Adaptive binary models, each (fast estimate, slow estimate, count): is the symbol zero, its sign,
-    the unary digits of its octave, the two bits below its leading one, and the lower bits."""
+    """Adaptive binary models, each (fast estimate, slow estimate, count), per view, row and slot: is the
+    symbol zero (slot: the prediction's distance from an integer), its sign (rounding and neighbour error
+    signs), the unary digits of its octave (digit), the two bits below its leading one (octave and
+    prefix); and, unmixed, the lower bits (octave, bit)."""
     octaves = bits + 1
-    zero = np.zeros((3, SCALE_CONTEXTS, 4, 3), dtype=np.int64)
-    sign = np.zeros((3, SCALE_CONTEXTS, 36, 3), dtype=np.int64)
-    octave = np.zeros((3, SCALE_CONTEXTS, octaves, 3), dtype=np.int64)
-    mantissa = np.zeros((3, SCALE_CONTEXTS, octaves, 3, 3), dtype=np.int64)
+    zero = np.zeros((VIEWS, MODEL_ROWS, 4, 3), dtype=np.int64)
+    sign = np.zeros((VIEWS, MODEL_ROWS, 36, 3), dtype=np.int64)
+    octave = np.zeros((VIEWS, MODEL_ROWS, octaves, 3), dtype=np.int64)
+    mantissa = np.zeros((VIEWS, MODEL_ROWS, 3 * octaves, 3), dtype=np.int64)
     low = np.zeros((octaves, octaves, 3), dtype=np.int64)
     for models in (zero.reshape(-1, 3), sign.reshape(-1, 3), octave.reshape(-1, 3), mantissa.reshape(-1, 3),
                    low.reshape(-1, 3)):
