@@ -20,6 +20,7 @@ $(VENV)/.torch: | $(BIN)/python
 
 $(VENV)/.installed-$(EXTRAS): setup.py pyproject.toml $(VENV)/.torch
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	$(BIN)/python -c "from monai_medcomp.codecs.learned_lossless import compile_core; compile_core()"  # numba caches it
 	touch $@
 
 install: $(VENV)/.installed-$(EXTRAS)

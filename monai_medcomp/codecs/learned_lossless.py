@@ -744,3 +744,15 @@ def from_planes(image: np.ndarray, shape: Sequence[int], fmt: PixelFormat) -> np
     if fmt.channels == 3:
         image = np.moveaxis(image.reshape(int(shape[0]), 3, int(shape[1]), int(shape[2])), 1, -1)
     return image.reshape(tuple(shape)).astype(fmt.dtype)
+
+
+def compile_core() -> None:
+    """Compile the numba core now, through a round trip of a small slab, so that numba's cache holds it before
+    the first real compression (``make install`` runs this; otherwise the first use compiles it)."""
+    codec, fmt = LearnedLosslessCodec(), PixelFormat(bits=8)
+    image = (np.arange(2 * 48 * 40).reshape(2, 48, 40) * 7 % 251).astype(np.uint8)
+    for max_error in (0, 1):
+        data = codec.encode(image, fmt, {"max_error": max_error})
+        decoded = codec.decode(data, image.shape, fmt, {})
+        if np.abs(decoded.astype(np.int64) - image).max() > max_error:
+            raise CodecError("the compiled learned-lossless core does not round-trip on this machine")

@@ -10,7 +10,7 @@ from monai_medcomp import api
 from monai_medcomp.codecs import adaptive_core, get_codec
 from monai_medcomp.codecs.base import PixelFormat
 from monai_medcomp.codecs.context_model import SlabPlanes
-from monai_medcomp.codecs.learned_lossless import CHUNK_VERSION, Chunk, known_context
+from monai_medcomp.codecs.learned_lossless import CHUNK_VERSION, Chunk, compile_core, known_context
 from monai_medcomp.container import ContainerReader
 from monai_medcomp.errors import CodecError
 
@@ -85,3 +85,8 @@ def test_a_stream_that_ends_before_its_pixels_is_refused(images):
     cut = dataclasses.replace(chunk, words=chunk.words[:len(chunk.words) // 3]).to_bytes()
     with pytest.raises(CodecError, match="coded stream .* ends before the 1x200x256 pixels it declares"):
         get_codec(CODEC).decode(cut, (1, 200, 256), PixelFormat(bits=original.bits_stored or 16), {})
+
+
+def test_the_install_steps_compilation_round_trips():
+    """``make install`` compiles the core through this round trip (lossless and D = 1) and stops if it fails."""
+    compile_core()
