@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import api
 from ..codecs import get_codec
+from ..codecs.base import Codec
 from ..data import evaluation_images, get_sample, load_sample
 from ..metrics import max_abs_error
 from ..volume import Volume
@@ -100,6 +101,24 @@ def compare(rows: Sequence[Mapping[str, Any]], learned: str, reference: str) -> 
             "modalities": {m: means(images) for m, images in modalities.items()}, "mean": means(list(by_image))}
 
 
+def timed_round_trips(name: str, volume: Volume, codec: Codec, params: dict[str, Any], workers: int, repeats: int
+                      ) -> dict[str, Any]:
+    """Median encode and decode seconds and MB/s of raw data through the API, the last decode checked bit for bit."""
+    encodes, decodes = [], []
+    for _ in range(repeats):
+        seconds, result = timed(api.compress, volume, codec=codec, params=params, workers=workers)
+        encodes.append(seconds)
+        seconds, decoded = timed(api.decompress, result.data, workers=workers)
+        decodes.append(seconds)
+    if not np.array_equal(decoded.array, volume.array):
+        raise AssertionError(f"{codec.name} did not decode {name} bit for bit with {workers} workers")
+    encode, decode = statistics.median(encodes), statistics.median(decodes)
+    return {"image": name, "shape": list(volume.array.shape), "raw_bytes": result.raw_nbytes, "runs": repeats,
+            "encode_seconds": encode, "decode_seconds": decode,
+            "encode_mbps": megabytes_per_second(result.raw_nbytes, encode),
+            "decode_mbps": megabytes_per_second(result.raw_nbytes, decode)}
+
+
 def speed_rows(volumes: Mapping[str, Volume], repeats: int) -> list[dict[str, Any]]:
     """Median encode and decode MB/s of raw data through the API, learned-lossless beside JPEG-XL effort 9."""
     rows = []
@@ -107,20 +126,16 @@ def speed_rows(volumes: Mapping[str, Volume], repeats: int) -> list[dict[str, An
         for codec_name, changes in ((CODEC, {}), REFERENCE):
             codec = get_codec(codec_name)
             params = {**codec.default_params(), **changes}
-            encodes, decodes = [], []
-            for _ in range(repeats):
-                seconds, result = timed(api.compress, volume, codec=codec, params=params, workers=1)
-                encodes.append(seconds)
-                seconds, decoded = timed(api.decompress, result.data, workers=1)
-                decodes.append(seconds)
-            if not np.array_equal(decoded.array, volume.array):
-                raise AssertionError(f"{codec_name} did not decode {name} bit for bit")
-            encode, decode = statistics.median(encodes), statistics.median(decodes)
-            rows.append({"image": name, "shape": list(volume.array.shape), "setting": setting_label(codec, params),
-                         "raw_bytes": result.raw_nbytes, "runs": repeats, "encode_seconds": encode,
-                         "decode_seconds": decode, "encode_mbps": megabytes_per_second(result.raw_nbytes, encode),
-                         "decode_mbps": megabytes_per_second(result.raw_nbytes, decode)})
+            rows.append({**timed_round_trips(name, volume, codec, params, 1, repeats),
+                         "setting": setting_label(codec, params)})
     return rows
+
+
+def parallel_rows(name: str, volume: Volume, repeats: int) -> list[dict[str, Any]]:
+    """Median encode and decode MB/s of a volume with one and two engine workers (slabs code independently)."""
+    codec = get_codec(CODEC)
+    return [{**timed_round_trips(name, volume, codec, codec.default_params(), workers, repeats), "workers": workers}
+            for workers in (1, 2)]
 
 
 def volume_summary(rows: Sequence[Mapping[str, Any]], volumes: Sequence[str]) -> dict[str, Any]:
@@ -186,27 +201,6 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                               f">= {TARGETS['speed_mbps']:g} MB/s", "measured": value,
                               "reached": value >= TARGETS["speed_mbps"]})
     return goals
-
-
-def parallel_rows(name: str, volume: Volume, repeats: int) -> list[dict[str, Any]]:
-    """Median encode and decode MB/s of a volume with one and two engine workers (slabs code independently)."""
-    codec = get_codec(CODEC)
-    rows = []
-    for workers in (1, 2):
-        encodes, decodes = [], []
-        for _ in range(repeats):
-            seconds, result = timed(api.compress, volume, codec=codec, workers=workers)
-            encodes.append(seconds)
-            seconds, decoded = timed(api.decompress, result.data, workers=workers)
-            decodes.append(seconds)
-        if not np.array_equal(decoded.array, volume.array):
-            raise AssertionError(f"{CODEC} did not decode {name} bit for bit with {workers} workers")
-        encode, decode = statistics.median(encodes), statistics.median(decodes)
-        rows.append({"image": name, "shape": list(volume.array.shape), "workers": workers, "runs": repeats,
-                     "raw_bytes": result.raw_nbytes, "encode_seconds": encode, "decode_seconds": decode,
-                     "encode_mbps": megabytes_per_second(result.raw_nbytes, encode),
-                     "decode_mbps": megabytes_per_second(result.raw_nbytes, decode)})
-    return rows
 
 
 def run(volumes: Mapping[str, Volume], speed_volumes: Mapping[str, Volume], repeats: int = DEFAULT_REPEATS,

@@ -39,6 +39,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .context_model import BAND_STATISTICS
+
 PROBABILITY_BITS = 16
 ONE = 1 << PROBABILITY_BITS
 MIN_PROBABILITY = 32  # no decision costs more than 11 bits
@@ -78,7 +80,7 @@ def stretch_table() -> np.ndarray:
     table = np.full(4096, 2047, dtype=np.int64)
     start = 0
     for d in range(-2047, 2048):
-        value = squash(d)
+        value = squash.py_func(d)  # plain Python: importing the module compiles nothing
         table[start:value + 1] = d
         start = max(start, value + 1)
     return table
@@ -265,15 +267,19 @@ def fill_context(values: np.ndarray, inside: np.ndarray, interior: bool, pos: in
 
 
 @numba.njit(cache=True, inline="always")
-def band_and_gradients(relative: np.ndarray, pairs: np.ndarray, edges: np.ndarray, gradients: np.ndarray) -> int:
-    """:func:`.context_model.band_of` for one pixel; fills ``gradients`` (W-NW, N-NW, NE-N, W-WW, N-NN)."""
+def band_and_gradients(relative: np.ndarray, pairs: np.ndarray, edges: np.ndarray, gradients: np.ndarray
+                       ) -> tuple[int, int]:
+    """:func:`.context_model.band_of` for one pixel, and its activity; fills ``gradients`` (W-NW, N-NW, NE-N,
+    W-WW, N-NN)."""
+    total = across = down = 0
     for j in range(5):
         gradients[j] = relative[pairs[0, j]] - relative[pairs[1, j]]
-    a0, a1, a2, a3, a4 = abs(gradients[0]), abs(gradients[1]), abs(gradients[2]), abs(gradients[3]), abs(gradients[4])
-    total = a0 + a1 + a2 + a3 + a4
-    across, down = 2 * (a1 + a2 + a3), 3 * (a0 + a4)
+        magnitude = abs(gradients[j])
+        total += magnitude * BAND_STATISTICS[j, 0]
+        across += magnitude * BAND_STATISTICS[j, 1]
+        down += magnitude * BAND_STATISTICS[j, 2]
     direction = 1 + (1 if down > 2 * across else 0) - (1 if across > 2 * down else 0)
-    return 3 * np.searchsorted(edges, total, side="right") + direction
+    return 3 * np.searchsorted(edges, total, side="right") + direction, total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -351,7 +357,7 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                 reference = median_reference(values, inside, inner, pos, offsets, named, mid)
                 count = fill_context(values, inside, inner, pos, has_previous, plane_size, offsets, previous,
                                      reference, relative)
-                band = band_and_gradients(relative, pairs, edges, gradients)
+                band, activity = band_and_gradients(relative, pairs, edges, gradients)
                 fixed = (reference << 12) + coefficients[band, count]
                 for j in range(count):
                     fixed += relative[j] * coefficients[band, j]
@@ -390,7 +396,6 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                 # five nearest neighbours above, at or below the prediction with the scale level's quarter
                 views[0] = context
                 views[1] = min(log_table[min(near, 1 << 17)] // LOCAL_WIDTH, SCALE_CONTEXTS - 1)
-                activity = abs(gradients[0]) + abs(gradients[1]) + abs(gradients[2]) + abs(gradients[3]) + abs(gradients[4])
                 views[2] = min(log_table[min(activity, 1 << 17)] // LOCAL_WIDTH, SCALE_CONTEXTS - 1)
                 pattern = context * 4 // SCALE_CONTEXTS
                 for j in range(PATTERN_NEIGHBOURS):
@@ -402,18 +407,15 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                 distance = min(abs(offset) >> 9, 3)
                 # the sign also sees the signs of the left and upper neighbours' errors
                 sided = 9 * rounding + 3 * (signs[pos + offsets[named[0]]] + 1) + signs[pos + offsets[named[1]]] + 1
-                # the symbol: encode quantises the known pixel, decode reads it bit by bit
                 # the largest symbol each sign can reach from this prediction: a sign that cannot occur
                 # is not coded, and the octave's unary code stops at the largest octave left
                 below, above = (prediction + half) // step, (max_value - prediction + half) // step
-                if mode == ANALYSE:
+                # the symbol: encode (and analyse) quantise the known pixel, decode reads it bit by bit
+                if mode != DECODE:
                     error = original[pos] - prediction
                     symbol = (abs(error) + half) // step
                     negative = 1 if error < 0 else 0
-                elif mode == ENCODE:
-                    error = original[pos] - prediction
-                    symbol = (abs(error) + half) // step
-                    negative = 1 if error < 0 else 0
+                if mode == ENCODE:
                     if below or above:
                         out = encode_mixed(state, out, zero_models, views, distance, mixers[0, distance], inputs, 1 if symbol == 0 else 0)
                     if symbol:
@@ -434,7 +436,7 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                                 prefix = 1 + bit
                             else:
                                 out = encode_bit(state, out, low_models[octave, b], bit)
-                else:
+                elif mode == DECODE:
                     symbol = 0
                     negative = 0
                     if (below or above) and not decode_mixed(state, data, zero_models, views, distance, mixers[0, distance], inputs):

@@ -12,17 +12,10 @@ import pydicom
 from pydicom.data import get_testdata_file
 
 from monai_medcomp import api
-from monai_medcomp.cli import main
 
 CT = Path(get_testdata_file("CT_small.dcm"))
 MR = Path(get_testdata_file("MR_small.dcm"))
 EXAMPLE_4D = Path(nib.__file__).parent / "tests" / "data" / "example4d.nii.gz"
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line(code, err, *words):
@@ -33,38 +26,38 @@ def one_line(code, err, *words):
     return lines[0]
 
 
-def test_a_folder_of_two_series_needs_and_takes_series_uid(tmp_path, capsys):
+def test_a_folder_of_two_series_needs_and_takes_series_uid(tmp_path, cli):
     folder = tmp_path / "two series"
     folder.mkdir()
     shutil.copy(CT, folder / "ct.dcm")
     shutil.copy(MR, folder / "mr.dcm")
-    code, _, err = run(capsys, "compress", folder, tmp_path / "out.mcz", "--quiet")
+    code, _, err = cli("compress", folder, tmp_path / "out.mcz", "--quiet")
     one_line(code, err, "2 series", "--series-uid UID")
     mr_uid = pydicom.dcmread(MR).SeriesInstanceUID
-    code, out, _ = run(capsys, "compress", folder, tmp_path / "mr.mcz", "--series-uid", mr_uid, "--quiet")
+    code, out, _ = cli("compress", folder, tmp_path / "mr.mcz", "--series-uid", mr_uid, "--quiet")
     assert code == 0
     np.testing.assert_array_equal(api.decompress(tmp_path / "mr.mcz").array[0], pydicom.dcmread(MR).pixel_array)
 
 
-def test_a_4d_nifti_needs_and_takes_volume_index(tmp_path, capsys):
-    code, _, err = run(capsys, "compress", EXAMPLE_4D, tmp_path / "out.mcz", "--quiet")
+def test_a_4d_nifti_needs_and_takes_volume_index(tmp_path, cli):
+    code, _, err = cli("compress", EXAMPLE_4D, tmp_path / "out.mcz", "--quiet")
     one_line(code, err, "volumes", "--volume-index N")
-    assert run(capsys, "compress", EXAMPLE_4D, tmp_path / "v1.mcz", "--volume-index", 1, "--quiet")[0] == 0
+    assert cli("compress", EXAMPLE_4D, tmp_path / "v1.mcz", "--volume-index", 1, "--quiet")[0] == 0
     expected = np.asarray(nib.load(EXAMPLE_4D).dataobj.get_unscaled())[..., 1]
     np.testing.assert_array_equal(api.decompress(tmp_path / "v1.mcz").array, expected.transpose(2, 1, 0))
 
 
-def test_an_option_for_another_kind_of_file_is_refused(tmp_path, capsys):
-    code, _, err = run(capsys, "compress", CT, tmp_path / "out.mcz", "--volume-index", 0, "--quiet")
+def test_an_option_for_another_kind_of_file_is_refused(tmp_path, cli):
+    code, _, err = cli("compress", CT, tmp_path / "out.mcz", "--volume-index", 0, "--quiet")
     one_line(code, err, "--volume-index does not apply")
 
 
-def test_a_truncated_dicom_is_reported_as_truncated(tmp_path, capsys):
+def test_a_truncated_dicom_is_reported_as_truncated(tmp_path, cli):
     data = CT.read_bytes()
     for cut, words in ((len(data) // 2, ("truncated", "13303 of the 32768 bytes")),
                        (1000, ("truncated", "CT Image Storage", "holds no Pixel Data"))):
         (tmp_path / "cut.dcm").write_bytes(data[:cut])
-        code, _, err = run(capsys, "compress", tmp_path / "cut.dcm", tmp_path / "out.mcz", "--quiet")
+        code, _, err = cli("compress", tmp_path / "cut.dcm", tmp_path / "out.mcz", "--quiet")
         one_line(code, err, *words)
     assert not (tmp_path / "out.mcz").exists()
 

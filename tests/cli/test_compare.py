@@ -11,26 +11,19 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from monai_medcomp import api
-from monai_medcomp.cli import main
 from monai_medcomp.compare import OUTPUTS, figure_size
 
 CT = get_testdata_file("693_UNCR.dcm")
 MR_VOLUME = get_testdata_file("emri_small.dcm")  # 10 frames of 64x64, 12-bit, no window
 
 
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def png(path):
     return imagecodecs.png_decode(path.read_bytes())
 
 
-def test_compare_a_lossy_ct_mcz(tmp_path, capsys):
-    assert run(capsys, "compress", CT, tmp_path / "ct.mcz", "--codec", "jpeg2000", "--psnr", "50", "--quiet")[0] == 0
-    code, out, _ = run(capsys, "compare", CT, tmp_path / "ct.mcz", "--out", tmp_path / "check", "--window", "brain")
+def test_compare_a_lossy_ct_mcz(tmp_path, cli):
+    assert cli("compress", CT, tmp_path / "ct.mcz", "--codec", "jpeg2000", "--psnr", "50", "--quiet")[0] == 0
+    code, out, _ = cli("compare", CT, tmp_path / "ct.mcz", "--out", tmp_path / "check", "--window", "brain")
     assert code == 0 and "compare.png: slice 0 of 1" in out and "window 40/80 HU (brain)" in out
     original = pydicom.dcmread(CT).pixel_array.astype(np.float64) - 1024
     decoded = api.decompress(tmp_path / "ct.mcz").array[0].astype(np.float64) - 1024
@@ -56,10 +49,10 @@ def test_compare_a_lossy_ct_mcz(tmp_path, capsys):
     assert picture.shape[:2] == figure_size(api.read(CT))[::-1] and picture.shape[1] > 3 * 512  # one to one
 
 
-def test_compare_a_dicom_series_medcomp_wrote_at_a_chosen_slice(tmp_path, capsys):
-    assert run(capsys, "compress", MR_VOLUME, tmp_path / "mr", "--codec", "jpegls", "--max-error", "3",
+def test_compare_a_dicom_series_medcomp_wrote_at_a_chosen_slice(tmp_path, cli):
+    assert cli("compress", MR_VOLUME, tmp_path / "mr", "--codec", "jpegls", "--max-error", "3",
                "--quiet")[0] == 0
-    code, out, _ = run(capsys, "compare", MR_VOLUME, tmp_path / "mr", "--out", tmp_path / "check", "--slice", "7")
+    code, out, _ = cli("compare", MR_VOLUME, tmp_path / "mr", "--out", tmp_path / "check", "--slice", "7")
     assert code == 0 and "slice 7 of 10" in out
     original = pydicom.dcmread(MR_VOLUME).pixel_array.astype(np.int64)
     files = sorted((tmp_path / "mr").iterdir())
@@ -82,18 +75,18 @@ def test_compare_a_dicom_series_medcomp_wrote_at_a_chosen_slice(tmp_path, capsys
     (["--slice", "10"], ["--slice 10 is outside the volume", "10 slices"]),
     (["--window", "40"], ["--window expects CENTER/WIDTH"]),
 ])
-def test_mistakes_are_one_line_and_write_nothing(tmp_path, capsys, extra, words):
-    run(capsys, "compress", MR_VOLUME, tmp_path / "mr.mcz", "--quiet")
-    code, _, err = run(capsys, "compare", MR_VOLUME, tmp_path / "mr.mcz", "--out", tmp_path / "check", *extra)
+def test_mistakes_are_one_line_and_write_nothing(tmp_path, cli, extra, words):
+    cli("compress", MR_VOLUME, tmp_path / "mr.mcz", "--quiet")
+    code, _, err = cli("compare", MR_VOLUME, tmp_path / "mr.mcz", "--out", tmp_path / "check", *extra)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert all(word in err for word in words), err
     assert not (tmp_path / "check").exists() or not any((tmp_path / "check").iterdir())
 
 
-def test_another_image_or_an_existing_output_is_refused(tmp_path, capsys):
-    run(capsys, "compress", MR_VOLUME, tmp_path / "mr.mcz", "--quiet")
-    code, _, err = run(capsys, "compare", CT, tmp_path / "mr.mcz", "--out", tmp_path / "check")
+def test_another_image_or_an_existing_output_is_refused(tmp_path, cli):
+    cli("compress", MR_VOLUME, tmp_path / "mr.mcz", "--quiet")
+    code, _, err = cli("compare", CT, tmp_path / "mr.mcz", "--out", tmp_path / "check")
     assert code == 2 and "not a compression of this image" in err
-    assert run(capsys, "compare", MR_VOLUME, tmp_path / "mr.mcz", "--out", tmp_path / "check")[0] == 0
-    code, _, err = run(capsys, "compare", MR_VOLUME, tmp_path / "mr.mcz", "--out", tmp_path / "check")
+    assert cli("compare", MR_VOLUME, tmp_path / "mr.mcz", "--out", tmp_path / "check")[0] == 0
+    code, _, err = cli("compare", MR_VOLUME, tmp_path / "mr.mcz", "--out", tmp_path / "check")
     assert code == 2 and "already exists" in err

@@ -8,16 +8,9 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
-from monai_medcomp.cli import main
 
 CT = get_testdata_file("693_UNCR.dcm")  # signed 14-bit, intercept -1024, window 40/100
 MR = get_testdata_file("MR2_UNCR.dcm")  # unsigned 12-bit in 16
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def windowed(hu, center, width):
@@ -39,10 +32,10 @@ def ct_series(tmp_path_factory):
     return folder, source.pixel_array
 
 
-def test_the_readme_example_on_a_ct_series(ct_series, tmp_path, capsys):
+def test_the_readme_example_on_a_ct_series(ct_series, tmp_path, cli):
     folder, pixels = ct_series
-    assert run(capsys, "compress", folder, tmp_path / "ct.mcz", "--codec", "jpegls", "--quiet")[0] == 0
-    code, out, _ = run(capsys, "decompress", tmp_path / "ct.mcz", tmp_path / "slice40.png", "--slices", "40",
+    assert cli("compress", folder, tmp_path / "ct.mcz", "--codec", "jpegls", "--quiet")[0] == 0
+    code, out, _ = cli("decompress", tmp_path / "ct.mcz", tmp_path / "slice40.png", "--slices", "40",
                        "--quiet")
     assert code == 0 and "8-bit preview in window 40/100 HU (the file's own)" in out
     expected = windowed(np.roll(pixels, 120, axis=1).astype(np.float64) - 1024, 40, 100)
@@ -50,9 +43,9 @@ def test_the_readme_example_on_a_ct_series(ct_series, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
-def test_a_preset_window_and_jpeg(tmp_path, capsys, suffix):
-    run(capsys, "compress", CT, tmp_path / "ct.mcz", "--quiet")
-    code, out, _ = run(capsys, "decompress", tmp_path / "ct.mcz", tmp_path / f"bone{suffix}", "--window", "bone",
+def test_a_preset_window_and_jpeg(tmp_path, cli, suffix):
+    cli("compress", CT, tmp_path / "ct.mcz", "--quiet")
+    code, out, _ = cli("decompress", tmp_path / "ct.mcz", tmp_path / f"bone{suffix}", "--window", "bone",
                        "--quiet")
     assert code == 0 and "window 400/1800 HU (bone)" in out
     shown = imagecodecs.imread(tmp_path / f"bone{suffix}")
@@ -64,16 +57,16 @@ def test_a_preset_window_and_jpeg(tmp_path, capsys, suffix):
         assert np.abs(shown.astype(int) - expected).mean() < 1.5
 
 
-def test_unsigned_16_bit_png_stays_exact(tmp_path, capsys):
-    run(capsys, "compress", MR, tmp_path / "mr.mcz", "--quiet")
+def test_unsigned_16_bit_png_stays_exact(tmp_path, cli):
+    cli("compress", MR, tmp_path / "mr.mcz", "--quiet")
     for options in ([], ["--exact"]):
-        code, out, _ = run(capsys, "decompress", tmp_path / "mr.mcz", tmp_path / "mr.png", *options, "--force",
+        code, out, _ = cli("decompress", tmp_path / "mr.mcz", tmp_path / "mr.png", *options, "--force",
                            "--quiet")
         assert code == 0 and "the stored values, exact" in out
         back = imagecodecs.png_decode((tmp_path / "mr.png").read_bytes())
         assert back.dtype == np.uint16 and np.array_equal(back, pydicom.dcmread(MR).pixel_array)
     # asked for, the same MR is a preview in its own window (1000/2000 in rescaled values)
-    code, out, _ = run(capsys, "decompress", tmp_path / "mr.mcz", tmp_path / "look.png", "--window", "1000/2000",
+    code, out, _ = cli("decompress", tmp_path / "mr.mcz", tmp_path / "look.png", "--window", "1000/2000",
                        "--quiet")
     assert code == 0 and imagecodecs.png_decode((tmp_path / "look.png").read_bytes()).dtype == np.uint8
 
@@ -84,8 +77,8 @@ def test_unsigned_16_bit_png_stays_exact(tmp_path, capsys):
     ("ct.png", ["--exact", "--window", "brain"], ["not both"]),
     ("ct.nii.gz", ["--window", "brain"], ["apply to .png and .jpg output"]),
 ])
-def test_previews_refused_in_one_line(tmp_path, capsys, output, options, words):
-    run(capsys, "compress", CT, tmp_path / "ct.mcz", "--quiet")
-    code, _, err = run(capsys, "decompress", tmp_path / "ct.mcz", tmp_path / output, *options, "--quiet")
+def test_previews_refused_in_one_line(tmp_path, cli, output, options, words):
+    cli("compress", CT, tmp_path / "ct.mcz", "--quiet")
+    code, _, err = cli("decompress", tmp_path / "ct.mcz", tmp_path / output, *options, "--quiet")
     assert code == 2 and len(err.strip().splitlines()) == 1 and all(word in err for word in words), err
     assert not (tmp_path / output).exists()

@@ -17,12 +17,6 @@ CT = get_testdata_file("693_UNCR.dcm")  # head CT, signed 14-bit, intercept -102
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def number(pattern, text):
     match = re.search(pattern, text)
     assert match, f"{pattern!r} not in:\n{text}"
@@ -50,8 +44,8 @@ def check_figures(out, original, decoded, window, threshold):
         10 * math.log10(width ** 2 / clipped), abs=0.006)
 
 
-def test_lossy_mcz_prints_figures_in_hu_and_window_and_one_line_per_pass(tmp_path, capsys):
-    code, out, err = run(capsys, "compress", CT, tmp_path / "ct.mcz", "--codec", "jpeg2000", "--psnr", "50")
+def test_lossy_mcz_prints_figures_in_hu_and_window_and_one_line_per_pass(tmp_path, cli):
+    code, out, err = cli("compress", CT, tmp_path / "ct.mcz", "--codec", "jpeg2000", "--psnr", "50")
     assert code == 0
     original = pydicom.dcmread(CT).pixel_array
     check_figures(out, original, api.decompress(tmp_path / "ct.mcz").array, (40, 100), 5)
@@ -62,29 +56,29 @@ def test_lossy_mcz_prints_figures_in_hu_and_window_and_one_line_per_pass(tmp_pat
     assert "chunk" not in err  # no progress bar restarting from 0 at every pass
 
 
-def test_window_and_threshold_options_change_the_figures(tmp_path, capsys):
-    code, out, _ = run(capsys, "compress", CT, tmp_path / "ct.mcz", "--codec", "jpegxl", "--quality", "1",
+def test_window_and_threshold_options_change_the_figures(tmp_path, cli):
+    code, out, _ = cli("compress", CT, tmp_path / "ct.mcz", "--codec", "jpegxl", "--quality", "1",
                        "--window", "brain", "--hu-threshold", "2", "--quiet")
     assert code == 0 and "in window 40/80 HU (brain)" in out and "more than 2 HU" in out
     check_figures(out, pydicom.dcmread(CT).pixel_array, api.decompress(tmp_path / "ct.mcz").array, (40, 80), 2)
 
 
-def test_lossy_dicom_prints_the_figures_of_the_files_written(tmp_path, capsys):
-    code, out, _ = run(capsys, "compress", CT, tmp_path / "ct.dcm", "--codec", "jpeg2000", "--quality", "0.5",
+def test_lossy_dicom_prints_the_figures_of_the_files_written(tmp_path, cli):
+    code, out, _ = cli("compress", CT, tmp_path / "ct.dcm", "--codec", "jpeg2000", "--quality", "0.5",
                        "--window=-600/1500", "--quiet")
     assert code == 0 and "DICOM jpeg2000-lossy" in out and "pixels a DICOM reader decodes" in out
     check_figures(out, pydicom.dcmread(CT).pixel_array, pydicom.dcmread(tmp_path / "ct.dcm").pixel_array,
                   (-600, 1500), 5)
 
 
-def test_lossless_prints_no_figures(tmp_path, capsys):
-    code, out, err = run(capsys, "compress", CT, tmp_path / "ct.mcz")
+def test_lossless_prints_no_figures(tmp_path, cli):
+    code, out, err = cli("compress", CT, tmp_path / "ct.mcz")
     assert code == 0 and "lossless" in out and "PSNR" not in out and "pass" not in err
 
 
-def test_a_library_warning_is_one_clean_line(tmp_path, capsys):
+def test_a_library_warning_is_one_clean_line(tmp_path, cli):
     # bad_sequence.dcm's UIDs and a short string break their VRs: pydicom warns while reading
-    code, _, err = run(capsys, "compress", get_testdata_file("bad_sequence.dcm"), tmp_path / "b.mcz", "--quiet")
+    code, _, err = cli("compress", get_testdata_file("bad_sequence.dcm"), tmp_path / "b.mcz", "--quiet")
     lines = err.strip().splitlines()
     assert code == 0 and lines
     assert all(line.startswith("medcomp compress: warning: ") for line in lines), err
