@@ -1,8 +1,8 @@
 """Since chunk version 2 every pixel is coded over the values it can take, so the tails beyond black and white
 cost nothing; files of older versions (1: no
 fold, 2: Laplace only, 3: the large planes' 24 nearest neighbours without the slope limit of version 4, 4: ANS
-with per-slab scale classes, before the compiled core of version 5) must still decode, and version 5's own
-fixtures too."""
+with per-slab scale classes, before the compiled core of version 5; 5: four views, the octave in unary from
+zero) must still decode, and version 6's own fixtures too."""
 
 from pathlib import Path
 
@@ -17,17 +17,18 @@ from monai_medcomp.errors import CodecError
 
 DATA = Path(__file__).parent / "data"
 CODEC = "learned-lossless"
-# Written by the version 1 to 5 codecs from these crops of evaluation images; version 5's files pin the compiled
-# core's output, so that a change to it (or to numba's arithmetic) that would break stored files fails here.
+# Written by the version 1 to 6 codecs from these crops of evaluation images; the files of versions 5 and 6 pin
+# the compiled core's output for each, so that a change to it (or to numba's arithmetic) that would break stored
+# files fails here.
 US_DARK_SPECKLE = ("us_8bit", slice(0, 1), slice(200, 248), slice(470, 534))  # 58 % black pixels
 MR_SLAB = ("mr_example4d", slice(10, 13), slice(30, 62), slice(40, 80))  # three slices, one slab
 US_LARGE = ("us_8bit", slice(0, 1), slice(0, 256), slice(256, 512))  # a plane large enough for 24 neighbours
 STORED_FILES = ([(f"v{version}_{name}.mcz", region, max_error) for version in (1, 2)
                 for name, region, max_error in [("us_lossless", US_DARK_SPECKLE, 0), ("mr_volume_lossless", MR_SLAB, 0),
                                                 ("mr_volume_max_error_2", MR_SLAB, 2)]]
-               + [(f"v{version}_us_large_{kind}.mcz", US_LARGE, max_error) for version in (3, 4, 5)
+               + [(f"v{version}_us_large_{kind}.mcz", US_LARGE, max_error) for version in (3, 4, 5, 6)
                   for kind, max_error in (("lossless", 0), ("max_error_2", 2))]
-               + [(f"v{version}_mr_volume_{kind}.mcz", MR_SLAB, max_error) for version in (4, 5)
+               + [(f"v{version}_mr_volume_{kind}.mcz", MR_SLAB, max_error) for version in (4, 5, 6)
                   for kind, max_error in (("lossless", 0), ("max_error_2", 2))])
 
 
@@ -49,9 +50,9 @@ def test_stored_files_of_every_version_decode(filename, region, max_error, image
 
 
 def test_dark_speckle_costs_less_than_in_version_1(images):
-    """58 % of the crop is black next to speckle: coding only the values a pixel can take (version 5: no sign
+    """58 % of the crop is black next to speckle: coding only the values a pixel can take (since version 5: no sign
     where one side is out of range, the octave code stopping at the largest reachable) saves over a tenth of
-    version 1's bytes (version 5 measured 723 against 831 bytes), even on a crop this small for its adaptive models."""
+    version 1's bytes (version 6 measured 720 against 831 bytes), even on a crop this small for its adaptive models."""
     with ContainerReader(DATA / "v1_us_lossless.mcz") as reader:
         version_1 = reader.read_chunk(0)
     now = api.compress(crop(images, *US_DARK_SPECKLE), codec=CODEC).encoded.chunks[0]

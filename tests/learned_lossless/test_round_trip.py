@@ -82,3 +82,15 @@ def test_near_lossless_rate_falls_as_the_bound_grows_on_a_nearly_flat_image(imag
     nm = images.load("nm_jpeg2000")
     sizes = [api.compress(nm, codec=CODEC, max_error=d).nbytes for d in (1, 2, 4)]
     assert sizes[0] > sizes[1] > sizes[2], sizes
+
+
+def test_near_lossless_never_costs_more_than_lossless_on_a_sparse_histogram(images):
+    """8-bit ultrasound stored in 16 bits (every value a multiple of 257) uses 256 of 65,536 values: lossless codes
+    their ranks, while an error bound of a few grey levels cannot use them and once cost four times the bytes.
+    The encoder keeps the exact chunk, which is within any bound."""
+    us = images.crop("us_8bit", slice(0, 256), slice(256, 512))
+    wide = us.with_array(us.array.astype(np.uint16) * 257)
+    lossless = api.compress(wide, codec=CODEC)
+    bounded = api.compress(wide, codec=CODEC, max_error=2)
+    assert bounded.nbytes <= lossless.nbytes + 64  # the same chunk; the file header records the other setting
+    np.testing.assert_array_equal(api.decompress(bounded.data).array, wide.array)
