@@ -75,9 +75,9 @@ ENCODE, DECODE, ANALYSE = 0, 1, 2  # ANALYSE: the pixels, errors and levels of E
 SQUASH_KNOTS = np.array([1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994, 3348,
                          3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094], dtype=np.int64)
 MIXER_SHIFT = 11  # the mixer learns at 2**-11 of input times error
-# models mixed per decision: scale level, nearest errors, gradients, neighbour pattern; from version 6 also
-# the least-squares prediction's distance from the median reference
-VIEWS = {5: 4, 6: 5}
+# models mixed per decision: scale level, nearest errors, gradients, neighbour pattern (version 5 mixes these
+# four) and the least-squares prediction's distance from the median reference
+VERSION_5_VIEWS, VIEWS = 4, 5
 
 
 @numba.njit(cache=True, inline="always")
@@ -363,7 +363,7 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
     relative = np.zeros(len(offsets) + len(previous), dtype=np.int64)
     gradients = np.zeros(5, dtype=np.int64)
     features = np.zeros(16, dtype=np.int64)
-    views = np.zeros(4 if version == 5 else 5, dtype=np.int64)
+    views = np.zeros(VERSION_5_VIEWS if version == 5 else VIEWS, dtype=np.int64)
     inputs = np.zeros(len(views) + 1, dtype=np.int64)  # and a constant
     signs = np.zeros(len(values), dtype=np.int8)
     # weight sets: [0, distance] zero, [1, rounding] sign, [2, digit] octave, [3 + prefix, octave] mantissa,

@@ -81,7 +81,8 @@ MAX_PALETTE = 1 << 12
 TABLES = RANKED | PALETTE  # flags whose chunks carry a value table
 CONTEXT_SIZES = (12, 24)
 _HEAD = struct.Struct("<BBHBHBhH")
-NO_CLASSES = ScaleClasses(1, 0, np.zeros(0, np.float16), np.zeros(0, np.int8), np.zeros(0, bool))  # the table of versions 5 and 6
+# the class table of versions 5 and 6
+NO_CLASSES = ScaleClasses(1, 0, np.zeros(0, np.float16), np.zeros(0, np.int8), np.zeros(0, bool))
 _U32 = struct.Struct("<I")
 _SIZE = struct.Struct("<II")  # rows, columns (from version 5)
 
@@ -658,7 +659,8 @@ class LearnedLosslessCodec(ErrorBoundKnob, BundleWeights, Codec):
         planes = SlabPlanes(chunk.planes, int(shape[1]), int(shape[2]), chunk.bits, chunk.context)
         if chunk.version >= COMPILED:
             run_core(adaptive_core.DECODE, planes, chunk.model.predictor, weights, chunk.model.step,
-                     data=np.frombuffer(chunk.words, np.uint8).copy(), version=chunk.version)  # writable: the encoder's array type
+                     data=np.frombuffer(chunk.words, np.uint8).copy(),  # writable: the encoder's array type
+                     version=chunk.version)
         else:
             decode_wavefronts(chunk, planes, weights)
         if digest(planes) != chunk.digest:
