@@ -24,14 +24,16 @@ probability (-0.2 %), CALIC-style bias cancellation per band and texture (worse)
 stage on the least-squares prediction (worse), blending it with other predictors by their recent
 errors (+0.7 %), finer or two-dimensional scale contexts (worse: too few pixels per context).
 
-Version 6 (training pool -0.86 % against version 5, both with the current encoder) adds three things:
+Version 6 (training pool -2.4 % against version 5, both with the current encoder) adds four things:
 a fifth view, how far the least-squares prediction lies from the median reference in quarter octaves
 (-0.58 %: where two predictors disagree the pixel is harder); the octave coded from the octave of the
 pixel's scale level, first whether it reaches that start, then in unary up or down from it, instead of
-in unary from zero (-0.27 %, and fewer decisions on noisy images: cr_rg1's coding pass -9 %); and the
-bits below the two mixed ones coded at one half instead of by adaptive models (0.0 %, cr_rg1 -18 %).
-Version 5 chunks decode through the same loop with four views, the octave from zero and the lower
-bits' models.
+in unary from zero (-0.27 %, and fewer decisions on noisy images: cr_rg1's coding pass -9 %); the
+bits below the two mixed ones coded at one half instead of by adaptive models (0.0 %, cr_rg1 -18 %);
+and, lossless, CALIC's binary mode: where the six nearest neighbours hold at most two values (text,
+graphics, flat background), whether the pixel is the left neighbour's value, then the other one's,
+before the residual is coded (-1.5 %; us_palette -10 %, us_8bit -2.7 %).  Version 5 chunks decode
+through the same loop with four views, no binary mode, the octave from zero and the lower bits' models.
 
 Why a hand-written binary range coder (the LZMA scheme, 32-bit range, carry through a cached
 byte) rather than constriction: the probability of each decision depends on the decision before,
@@ -69,6 +71,7 @@ DISAGREEMENT_ROWS = PATTERN_ROWS + 4 * 3 ** PATTERN_NEIGHBOURS
 MODEL_ROWS = DISAGREEMENT_ROWS + SCALE_CONTEXTS
 TOP_RANGE = 1 << 24
 PIXEL_ROOM = 256  # bytes: a pixel codes at most 2 + 2 * 18 decisions of at most 11 bits each
+REACHES, UP, DOWN, DONE = 0, 1, 2, 3  # the octave's decisions (version 5 starts at 0 and goes UP)
 ENCODE, DECODE, ANALYSE = 0, 1, 2  # ANALYSE: the pixels, errors and levels of ENCODE, without coding
 
 
@@ -338,6 +341,26 @@ def octave_of(symbol: int) -> int:
     return octave
 
 
+@numba.njit(cache=True, inline="always")
+def octave_decision(phase: int, j: int, octaves: int) -> tuple[int, int]:
+    """The model slot and mixer set of the octave's next decision: does it reach the start octave ``j``
+    (``REACHES``), is it above ``j`` (``UP``), or below it (``DOWN``)."""
+    if phase == REACHES:
+        return 2 * octaves + j, 7
+    return (j, 2) if phase == UP else (octaves + j, 6)
+
+
+@numba.njit(cache=True, inline="always")
+def next_octave_decision(phase: int, j: int, bit: int) -> tuple[int, int]:
+    """After a decision: up from the start if it reached it, else down from the one below; a 0 going up or
+    down ends the code (``DONE``), and the octave is then ``j``."""
+    if phase == REACHES:
+        return (j, UP) if bit else (j - 1, DOWN)
+    if not bit:
+        return j, DONE
+    return (j + 1, UP) if phase == UP else (j - 1, DOWN)
+
+
 @numba.njit(cache=True, nogil=True)
 def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.ndarray, levels: np.ndarray,
               inside: np.ndarray, interior: np.ndarray, shape: np.ndarray, offsets: np.ndarray, named: np.ndarray,
@@ -359,7 +382,7 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
     half = (step - 1) // 2
     octaves = bits + 1
     step_level = log_table[step - 1]  # 8 log2(step): the scale level of one quantisation step
-    zero_models, sign_models, octave_models, mantissa_models, low_models = new_models(bits, mode != ANALYSE)
+    match_models, zero_models, sign_models, octave_models, mantissa_models, low_models = new_models(bits, mode != ANALYSE)
     relative = np.zeros(len(offsets) + len(previous), dtype=np.int64)
     gradients = np.zeros(5, dtype=np.int64)
     features = np.zeros(16, dtype=np.int64)
@@ -367,8 +390,9 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
     inputs = np.zeros(len(views) + 1, dtype=np.int64)  # and a constant
     signs = np.zeros(len(values), dtype=np.int8)
     # weight sets: [0, distance] zero, [1, rounding] sign, [2, digit] octave, [3 + prefix, octave] mantissa,
-    # from version 6 [6, digit] the octave's digits below its start, [7, start] its first digit
-    mixers = np.zeros((8, max(bits + 1, 4), len(inputs)), dtype=np.int64)
+    # from version 6 [6, digit] the octave's digits below its start, [7, start] its first digit, [8, slot] the
+    # binary mode
+    mixers = np.zeros((9, max(bits + 1, 4), len(inputs)), dtype=np.int64)
     mixers[:, :, :len(views)] = (1 << 16) // len(views)  # each view's stretch at an equal weight
     state = np.zeros(5, dtype=np.int64)
     out = np.empty(1 << 16, dtype=np.uint8)
@@ -448,6 +472,18 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                     # the largest symbol each sign can reach from this prediction: a sign that cannot occur
                     # is not coded, and the octave's unary code stops at the largest octave left
                     below, above = (prediction + half) // step, (max_value - prediction + half) // step
+                    # binary mode (version 6, lossless): where the six nearest neighbours hold at most two values
+                    # (text, graphics, flat background), whether the pixel is the left one's, then the other's
+                    first_value = relative[named[0]] + reference
+                    second_value = first_value
+                    distinct = 1
+                    for j in range(1, 6):
+                        v = relative[named[j]] + reference
+                        if v != first_value and v != second_value:
+                            second_value = v if distinct == 1 else second_value
+                            distinct += 1
+                    binary = version >= 6 and step == 1 and distinct <= 2
+                matched = -1  # the neighbour value the binary mode gave the pixel
                 # the symbol: encode (and analyse) quantise the known pixel, decode reads it bit by bit
                 if mode != DECODE:
                     error = original[pos] - prediction
@@ -455,7 +491,16 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                     negative = 1 if error < 0 else 0
                 if mode == ENCODE:
                     out = with_room(state, out)
-                    if below or above:
+                    for candidate in range(distinct if binary else 0):  # one call site: each one compiles inline
+                        slot = distinct - 1 if candidate == 0 else 2
+                        hit = 1 if original[pos] == (first_value if candidate == 0 else second_value) else 0
+                        encode_mixed(state, out, match_models, views, slot, mixers[8, slot], inputs, hit)
+                        if hit:
+                            matched = first_value if candidate == 0 else second_value
+                            break
+                    if matched >= 0:
+                        symbol = 0
+                    elif below or above:
                         encode_mixed(state, out, zero_models, views, distance, mixers[0, distance], inputs, 1 if symbol == 0 else 0)
                     if symbol:
                         if below and above:
@@ -463,22 +508,15 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                         highest = octave_of(below if negative else above)
                         octave = octave_of(symbol)
                         start = min(max((level - step_level) >> 3, 0), highest) if version >= 6 else 0
-                        up = 1
-                        if start:
-                            up = 1 if octave >= start else 0
-                            encode_mixed(state, out, octave_models, views, 2 * octaves + start, mixers[7, start], inputs, up)
-                        if up:
-                            for j in range(start, highest):
-                                bit = 1 if j < octave else 0
-                                encode_mixed(state, out, octave_models, views, j, mixers[2, j], inputs, bit)
-                                if not bit:
-                                    break
-                        else:
-                            for j in range(start - 1, 0, -1):
-                                bit = 1 if octave < j else 0
-                                encode_mixed(state, out, octave_models, views, octaves + j, mixers[6, j], inputs, bit)
-                                if not bit:
-                                    break
+                        j, phase = start, (REACHES if start else UP)
+                        while phase != DONE and ((j < highest) if phase == UP else (j >= 1)):
+                            if phase == REACHES:
+                                bit = 1 if octave >= start else 0
+                            else:
+                                bit = 1 if (j < octave if phase == UP else octave < j) else 0
+                            slot, kind = octave_decision(phase, j, octaves)
+                            encode_mixed(state, out, octave_models, views, slot, mixers[kind, j], inputs, bit)
+                            j, phase = next_octave_decision(phase, j, bit)
                         prefix = 0
                         for b in range(octave - 1, -1, -1):
                             bit = (symbol >> b) & 1
@@ -492,26 +530,24 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                 elif mode == DECODE:
                     symbol = 0
                     negative = 0
-                    if (below or above) and not decode_mixed(state, data, zero_models, views, distance, mixers[0, distance], inputs):
+                    for candidate in range(distinct if binary else 0):
+                        slot = distinct - 1 if candidate == 0 else 2
+                        if decode_mixed(state, data, match_models, views, slot, mixers[8, slot], inputs):
+                            matched = first_value if candidate == 0 else second_value
+                            break
+                    if matched < 0 and (below or above) and not decode_mixed(state, data, zero_models, views, distance, mixers[0, distance], inputs):
                         if below and above:
                             negative = decode_mixed(state, data, sign_models, views, sided, mixers[1, rounding], inputs)
                         else:
                             negative = 0 if above else 1
                         highest = octave_of(below if negative else above)
                         start = min(max((level - step_level) >> 3, 0), highest) if version >= 6 else 0
-                        up = decode_mixed(state, data, octave_models, views, 2 * octaves + start, mixers[7, start], inputs) if start else 1
-                        if up:
-                            octave = start
-                            for j in range(start, highest):
-                                if not decode_mixed(state, data, octave_models, views, j, mixers[2, j], inputs):
-                                    break
-                                octave += 1
-                        else:
-                            octave = start - 1
-                            for j in range(start - 1, 0, -1):
-                                if not decode_mixed(state, data, octave_models, views, octaves + j, mixers[6, j], inputs):
-                                    break
-                                octave -= 1
+                        j, phase = start, (REACHES if start else UP)
+                        while phase != DONE and ((j < highest) if phase == UP else (j >= 1)):
+                            slot, kind = octave_decision(phase, j, octaves)
+                            bit = decode_mixed(state, data, octave_models, views, slot, mixers[kind, j], inputs)
+                            j, phase = next_octave_decision(phase, j, bit)
+                        octave = j
                         symbol = 1
                         prefix = 0
                         for b in range(octave - 1, -1, -1):
@@ -524,7 +560,7 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                                 bit = decode_with(state, data, ONE // 2)
                             symbol = (symbol << 1) | bit
                 value = prediction + (-symbol if negative else symbol) * step
-                value = min(max(value, 0), max_value)
+                value = min(max(value, 0), max_value) if matched < 0 else matched
                 values[pos] = value
                 errors[pos] = abs(value - prediction)
                 signs[pos] = 1 if value > prediction else -1 if value < prediction else 0
@@ -539,22 +575,26 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
 
 
 @numba.njit(cache=True)
-def new_models(bits: int, coding: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def new_models(bits: int, coding: bool
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Adaptive binary models, each (fast estimate, slow estimate, count), per view row (the views' bands of
-    ``MODEL_ROWS``) and slot: is the symbol zero (slot: the prediction's distance from an integer), its sign
-    (rounding and neighbour error signs), the unary digits of its octave (digit; from version 6 also
-    octaves + digit below the start and 2 * octaves + start for the first), the two bits below its leading
-    one (octave and prefix); and, unmixed (version 5), the lower bits (octave, bit).  int32: the estimates
-    are at most 2**16 and the counts 2**8, and the tables stay in cache.  Empty unless ``coding``."""
+    ``MODEL_ROWS``) and slot: the binary mode's (slot: is the pixel the left neighbour's value, where the
+    neighbours hold one value or two; is it the other one's), is the symbol zero (slot: the prediction's
+    distance from an integer), its sign (rounding and neighbour error signs), the unary digits of its
+    octave (digit; from version 6 also octaves + digit below the start and 2 * octaves + start for the
+    first), the two bits below its leading one (octave and prefix); and, unmixed (version 5), the lower
+    bits (octave, bit).  int32: the estimates are at most 2**16 and the counts 2**8, and the tables stay in
+    cache.  Empty unless ``coding``."""
     octaves = bits + 1
     rows = MODEL_ROWS if coding else 0
+    match = np.zeros((rows, 3, 3), dtype=np.int32)
     zero = np.zeros((rows, 4, 3), dtype=np.int32)
     sign = np.zeros((rows, 36, 3), dtype=np.int32)
     octave = np.zeros((rows, 3 * octaves, 3), dtype=np.int32)
     mantissa = np.zeros((rows, 3 * octaves, 3), dtype=np.int32)
     low = np.zeros((octaves if coding else 0, octaves, 3), dtype=np.int32)
-    for models in (zero.reshape(-1, 3), sign.reshape(-1, 3), octave.reshape(-1, 3), mantissa.reshape(-1, 3),
-                   low.reshape(-1, 3)):
+    for models in (match.reshape(-1, 3), zero.reshape(-1, 3), sign.reshape(-1, 3), octave.reshape(-1, 3),
+                   mantissa.reshape(-1, 3), low.reshape(-1, 3)):
         models[:, 0] = ONE // 2
         models[:, 1] = ONE // 2
-    return zero, sign, octave, mantissa, low
+    return match, zero, sign, octave, mantissa, low

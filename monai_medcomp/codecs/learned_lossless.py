@@ -18,8 +18,9 @@ Chunk versions 5 and 6 (6 written now) code a slab in one compiled pass, pixel b
 (:mod:`.adaptive_core`): the same fitted predictor and learned scale level, but the residual's
 distribution in each scale class is learned while coding by adaptive binary models instead of a
 Laplace or Gaussian fitted per slab, and its bytes come from a range coder.  They carry no class
-table (class count 0).  Version 6 mixes a fifth view and codes the residual's octave from the
-octave of its scale (:mod:`.adaptive_core`); version 5 still decodes with the same core.
+table (class count 0).  Version 6 mixes a fifth view, codes the residual's octave from the octave
+of its scale and, lossless, first tries the neighbours' values where they hold at most two
+(:mod:`.adaptive_core`); version 5 still decodes with the same core.
 
 Versions 1 to 4 still decode.  Their ANS coder sees each pixel's quantised residual shifted so that
 the lowest value the pixel can take has code 0 (from version 2): the tails beyond the pixel range fold
@@ -65,7 +66,7 @@ CHUNK_VERSION = 6
 # 1: residuals over a symmetric range, without the censoring of version 2; 1 and 2: Laplace only;
 # 1 to 3: the 24-neighbour context is the 24 nearest, without the slope limit of version 4;
 # 1 to 4: ANS with per-slab scale classes (decoded wavefront by wavefront in numpy); 5: the compiled core;
-# 6: its fifth view, the octave coded from the scale's octave and the low bits at one half (adaptive_core)
+# 6: a fifth view, the octave from the scale's octave, the low bits at one half, a binary mode (adaptive_core)
 READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 COMPILED = 5
 SHA_PREFIX = 8
