@@ -130,10 +130,15 @@ def train_mixer(weights: np.ndarray, inputs: np.ndarray, p12: int, bit: int) -> 
 
 
 @numba.njit(cache=True, inline="always")
+def clamped(p: int) -> int:
+    """``p`` (in 1 / 65536) kept where no decision costs more than 11 bits."""
+    return min(max(p, MIN_PROBABILITY), ONE - MIN_PROBABILITY)
+
+
+@numba.njit(cache=True, inline="always")
 def probability(model: np.ndarray) -> int:
     """P(bit = 1) in 1 / 65536, the mean of the fast and slow estimates."""
-    p = (model[0] + model[1]) >> 1
-    return min(max(p, MIN_PROBABILITY), ONE - MIN_PROBABILITY)
+    return clamped((model[0] + model[1]) >> 1)
 
 
 @numba.njit(cache=True, inline="always")
@@ -171,7 +176,7 @@ def shift_low(state: np.ndarray, out: np.ndarray) -> None:
     state[0] = (low & 0x00FFFFFF) << 8
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # once per pixel: no call unless the output grows
 def with_room(state: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out``, grown if the bytes pending and those of one more pixel might not fit (a pixel's decisions write
     well under ``PIXEL_ROOM`` bytes)."""
@@ -184,7 +189,7 @@ def with_room(state: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, inline="always")
 def encode_with(state: np.ndarray, out: np.ndarray, p: int, bit: int) -> None:
-    bound = (state[1] >> PROBABILITY_BITS) * min(max(p, MIN_PROBABILITY), ONE - MIN_PROBABILITY)
+    bound = (state[1] >> PROBABILITY_BITS) * clamped(p)
     if bit:
         state[1] = bound
     else:
@@ -238,7 +243,7 @@ def learn(table: np.ndarray, views: np.ndarray, slot: int, weights: np.ndarray, 
 
 @numba.njit(cache=True, inline="always")
 def decode_with(state: np.ndarray, data: np.ndarray, p: int) -> int:
-    bound = (state[1] >> PROBABILITY_BITS) * min(max(p, MIN_PROBABILITY), ONE - MIN_PROBABILITY)
+    bound = (state[1] >> PROBABILITY_BITS) * clamped(p)
     if state[0] < bound:
         state[1] = bound
         bit = 1
@@ -392,7 +397,7 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
     # weight sets: [0, distance] zero, [1, rounding] sign, [2, digit] octave, [3 + prefix, octave] mantissa,
     # from version 6 [6, digit] the octave's digits below its start, [7, start] its first digit, [8, slot] the
     # binary mode
-    mixers = np.zeros((9, max(bits + 1, 4), len(inputs)), dtype=np.int64)
+    mixers = np.zeros((9, max(octaves, 4), len(inputs)), dtype=np.int64)
     mixers[:, :, :len(views)] = (1 << 16) // len(views)  # each view's stretch at an equal weight
     state = np.zeros(5, dtype=np.int64)
     out = np.empty(1 << 16, dtype=np.uint8)

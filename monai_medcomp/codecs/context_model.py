@@ -162,7 +162,7 @@ class SlabPlanes:
         ne, ww, nn = (self.causal.index(*o) for o in ((-1, 1), (0, -2), (-2, 0)))
         self.named = np.array([w, n, nw, ne, ww, nn])  # context indices of the six nearest, by name
         # ValueContext.gradients = relative[:, first] - relative[:, second]: W-NW, N-NW, NE-N, W-WW, N-NN
-        self.gradient_pairs = (np.array([w, n, ne, w, n]), np.array([nw, nw, n, ww, nn]))
+        self.gradient_pairs = np.array([[w, n, ne, w, n], [nw, nw, n, ww, nn]])
 
     def positions(self, plane: int, raster: np.ndarray) -> np.ndarray:
         row, col = np.divmod(raster, self.cols)

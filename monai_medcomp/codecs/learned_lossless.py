@@ -278,7 +278,7 @@ def known_context(planes: SlabPlanes, positions: np.ndarray, has_previous: bool)
     core (a fit's sample in a few ms)."""
     return KnownContext(*adaptive_core.value_contexts(
         planes.values, planes.inside, planes.interior, positions, has_previous, planes.plane_size, planes.offsets,
-        planes.previous, planes.named, np.stack(planes.gradient_pairs), planes.mid))
+        planes.previous, planes.named, planes.gradient_pairs, planes.mid))
 
 
 def fit_predictor(planes: SlabPlanes, rng: np.random.Generator, targets: np.ndarray | None = None,
@@ -338,7 +338,7 @@ def run_core(mode: int, planes: SlabPlanes, predictor: LinearPredictor, weights:
     levels = np.empty(coded * planes.rows * planes.cols, dtype=np.int64)
     words, read = adaptive_core.code_slab(
         mode, planes.values, planes.values if original is None else original, planes.errors, levels, planes.inside,
-        planes.interior, shape, planes.offsets, planes.named, np.stack(planes.gradient_pairs), planes.previous,
+        planes.interior, shape, planes.offsets, planes.named, planes.gradient_pairs, planes.previous,
         predictor.edges, predictor.first, predictor.later, weights.first, weights.later, log_table(),
         planes.max_value.bit_length(), step, np.zeros(0, np.uint8) if data is None else data, version)
     if data is not None and read > len(data):
@@ -374,19 +374,15 @@ def encode_compiled(planes: SlabPlanes, weights: ScaleWeights, step: int) -> tup
     return predictor, words
 
 
-def analyse(planes: SlabPlanes, predictor: LinearPredictor, weights: ScaleWeights | None
-            ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Encoder side, every pixel known: Q12 predictions and scale levels in slab order; fills ``planes.errors``."""
-    fixed_points, levels = [], []
+def analyse(planes: SlabPlanes, predictor: LinearPredictor) -> np.ndarray:
+    """Every pixel known (the scale regression's training): Q12 predictions in slab order; fills ``planes.errors``."""
+    fixed_points = []
     for positions, has_previous in plane_kinds(planes):
         for block in blocks(positions):
-            context = planes.value_context(block, has_previous)
-            fixed = predictor.fixed_point(context, has_previous)
+            fixed = predictor.fixed_point(planes.value_context(block, has_previous), has_previous)
             planes.errors[block] = np.abs(planes.values[block] - round_prediction(fixed, planes.max_value))
             fixed_points.append(fixed)
-            if weights is not None:  # after the block's errors: its scale features read them
-                levels.append(weights.level(planes.scale_features(block, context), has_previous))
-    return np.concatenate(fixed_points), np.concatenate(levels) if weights is not None else None
+    return np.concatenate(fixed_points)
 
 
 def digest(planes: SlabPlanes) -> bytes:

@@ -54,7 +54,7 @@ def slab_examples(slab: np.ndarray, rng: np.random.Generator) -> list[tuple[np.n
     context = chunk_context(CONTEXT_VERSION, causal_context(rows * cols).size)
     planes = SlabPlanes(*prepared.image.shape, prepared.bits, context)
     planes.fill(prepared.image)
-    fixed, _ = analyse(planes, fit_predictor(planes, rng), None)
+    fixed = analyse(planes, fit_predictor(planes, rng))
     examples, start = [], 0
     for positions, has_previous in plane_kinds(planes):
         pick = np.sort(rng.choice(len(positions), min(len(positions), PIXELS_PER_KIND), replace=False))

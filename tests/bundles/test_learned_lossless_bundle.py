@@ -34,7 +34,7 @@ def test_network_gives_the_codecs_integer_levels_on_a_real_volume(network):
     array -= array.min()
     planes = SlabPlanes(*array.shape, bits=int(array.max()).bit_length())
     planes.fill(array)
-    analyse(planes, fit_predictor(planes, np.random.default_rng(0)), None)  # the residuals the features read
+    analyse(planes, fit_predictor(planes, np.random.default_rng(0)))  # the residuals the features read
     weights, _ = get_codec("learned-lossless").scale_weights()
     kinds = plane_kinds(planes)
     assert [has_previous for _, has_previous in kinds] == [False, True]
