@@ -14,13 +14,15 @@ Lossless RGB with at most ``MAX_PALETTE`` colours (grey ultrasound with coloured
 as one plane of palette indices, greys first; the encoder keeps whichever of that and the colour
 transform comes out shorter.
 
-Chunk versions 5 and 6 (6 written now) code a slab in one compiled pass, pixel by pixel
+Chunk versions 5 to 7 (7 written now) code a slab in one compiled pass, pixel by pixel
 (:mod:`.adaptive_core`): the same fitted predictor and learned scale level, but the residual's
 distribution in each scale class is learned while coding by adaptive binary models instead of a
 Laplace or Gaussian fitted per slab, and its bytes come from a range coder.  They carry no class
 table (class count 0).  Version 6 mixes a fifth view, codes the residual's octave from the octave
 of its scale and, lossless, first tries the neighbours' values where they hold at most two
-(:mod:`.adaptive_core`); version 5 still decodes with the same core.
+(:mod:`.adaptive_core`).  Version 7 sees the predicted value in place of the gradients, and its
+binary mode remembers the value that last followed each arrangement of the neighbours.  Versions 5
+and 6 still decode with the same core.
 
 Versions 1 to 4 still decode.  Their ANS coder sees each pixel's quantised residual shifted so that
 the lowest value the pixel can take has code 0 (from version 2): the tails beyond the pixel range fold
@@ -62,12 +64,12 @@ from .context_model import (COEFFICIENT_BITS, LOG_UNIT, PREVIOUS_PLANE, SCALE_FE
                             fit_linear, log_table, schedule)
 
 BUNDLE = "learned_lossless"
-CHUNK_VERSION = 6
+CHUNK_VERSION = 7
 # 1: residuals over a symmetric range, without the censoring of version 2; 1 and 2: Laplace only;
 # 1 to 3: the 24-neighbour context is the 24 nearest, without the slope limit of version 4;
 # 1 to 4: ANS with per-slab scale classes (decoded wavefront by wavefront in numpy); 5: the compiled core;
 # 6: a fifth view, the octave from the scale's octave, the low bits at one half, a binary mode (adaptive_core)
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 COMPILED = 5
 SHA_PREFIX = 8
 DIGEST_SIZE = 8
@@ -82,7 +84,7 @@ MAX_PALETTE = 1 << 12
 TABLES = RANKED | PALETTE  # flags whose chunks carry a value table
 CONTEXT_SIZES = (12, 24)
 _HEAD = struct.Struct("<BBHBHBhH")
-# the class table of versions 5 and 6
+# the class table of versions 5 to 7
 NO_CLASSES = ScaleClasses(1, 0, np.zeros(0, np.float16), np.zeros(0, np.int8), np.zeros(0, bool))
 _U32 = struct.Struct("<I")
 _SIZE = struct.Struct("<II")  # rows, columns (from version 5)

@@ -59,13 +59,13 @@ def test_range_coder_returns_every_decision_at_about_its_information_content():
 
 
 @pytest.mark.parametrize("max_error", [0, 3])
-def test_files_are_written_as_version_6_and_decode_to_the_encoders_pixels(max_error, images, tmp_path):
+def test_files_are_written_as_version_7_and_decode_to_the_encoders_pixels(max_error, images, tmp_path):
     original = images.crop("ct_693", slice(100, 300), slice(0, 256))
     path = tmp_path / "ct.mcz"
     api.compress(original, path, codec=CODEC, max_error=max_error or None)
     with ContainerReader(path) as reader:
         chunk = Chunk.from_bytes(reader.read_chunk(0))
-    assert CHUNK_VERSION == chunk.version == 6 and len(chunk.model.classes.scales) == 0
+    assert CHUNK_VERSION == chunk.version == 7 and len(chunk.model.classes.scales) == 0
     decoded = api.decompress(path).array.astype(np.int64)
     assert np.abs(decoded - original.array).max() == max_error  # the bound is reached, never passed
 
