@@ -595,7 +595,7 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                             distinct += 1
                     binary = version >= 6 and step == 1 and distinct <= 2
                     remembered = -1  # version 7: the value that followed these neighbours last time
-                    if binary and version >= 7:
+                    if remembering and binary:
                         key, check = memory_key(relative, reference, min(MEMORY_NEIGHBOURS, len(offsets)))
                         if memory_check[key] == check:
                             remembered = memory_value[key]
@@ -608,12 +608,12 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                 if mode == ENCODE:
                     out = with_room(state, out)
                     for candidate in range(distinct if binary else 0):  # one call site: each one compiles inline
-                        slot = binary_slot(distinct - 1 if candidate == 0 else 2, remembered,
-                                           first_value if candidate == 0 else second_value)
-                        hit = 1 if original[pos] == (first_value if candidate == 0 else second_value) else 0
+                        guess = first_value if candidate == 0 else second_value
+                        slot = binary_slot(distinct - 1 if candidate == 0 else 2, remembered, guess)
+                        hit = 1 if original[pos] == guess else 0
                         encode_mixed(state, out, match_models, views, slot, mixers[8, slot], inputs, hit)
                         if hit:
-                            matched = first_value if candidate == 0 else second_value
+                            matched = guess
                             break
                     if matched >= 0:
                         symbol = 0
@@ -651,10 +651,10 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                     symbol = 0
                     negative = 0
                     for candidate in range(distinct if binary else 0):
-                        slot = binary_slot(distinct - 1 if candidate == 0 else 2, remembered,
-                                           first_value if candidate == 0 else second_value)
+                        guess = first_value if candidate == 0 else second_value
+                        slot = binary_slot(distinct - 1 if candidate == 0 else 2, remembered, guess)
                         if decode_mixed(state, data, match_models, views, slot, mixers[8, slot], inputs):
-                            matched = first_value if candidate == 0 else second_value
+                            matched = guess
                             break
                     if matched < 0 and (below or above) and not decode_mixed(state, data, zero_models, views, distance, mixers[0, distance], inputs):
                         if below and above:
@@ -688,7 +688,7 @@ def code_slab(mode: int, values: np.ndarray, original: np.ndarray, errors: np.nd
                 values[pos] = value
                 errors[pos] = abs(value - prediction)
                 signs[pos] = 1 if value > prediction else -1 if value < prediction else 0
-                if mode != ANALYSE and binary and version >= 7:
+                if remembering and binary:
                     memory_value[key], memory_check[key] = value, check
             if mode == DECODE and state[2] > len(data):
                 return out[:0], state[2]
@@ -706,11 +706,10 @@ def new_models(bits: int, coding: bool
     """Adaptive binary models, each (fast estimate, slow estimate, count), per view row (the views' bands of
     ``MODEL_ROWS``) and slot: the binary mode's (:func:`binary_slot`: is the pixel the left neighbour's value,
     where the neighbours hold one value or two; is it the other one's; each by what the memory says), is the
-    symbol zero (slot: the prediction's
-    distance from an integer), its sign (rounding and neighbour error signs), the unary digits of its
-    octave (digit; from version 6 also octaves + digit below the start and 2 * octaves + start for the
-    first), the two bits below its leading one (octave and prefix); and, unmixed (version 5), the lower
-    bits (octave, bit).  int32: the estimates are at most 2**16 and the counts 2**8, and the tables stay in
+    symbol zero (slot: the prediction's distance from an integer), its sign (rounding and neighbour error
+    signs), the unary digits of its octave (digit; from version 6 also octaves + digit below the start and
+    2 * octaves + start for the first), the two bits below its leading one (octave and prefix); and, unmixed
+    (version 5), the lower bits (octave, bit).  int32: the estimates are at most 2**16 and the counts 2**8, and the tables stay in
     cache.  Empty unless ``coding``."""
     octaves = bits + 1
     rows = MODEL_ROWS if coding else 0

@@ -93,8 +93,12 @@ def band_of(edges: np.ndarray, gradients: np.ndarray) -> np.ndarray:
     down the column, 1: neither).  The two direction tests cannot both hold, so their difference picks it;
     one product gives all three statistics, which matters on the decoder's small wavefronts."""
     total, across, down = (np.abs(gradients) @ BAND_STATISTICS).T  # total: activity(gradients)
-    direction = 1 + (down > 2 * across).astype(np.int64) - (across > 2 * down)
-    return 3 * np.searchsorted(edges, total, side="right") + direction
+    return band_index(edges, total, 1 + (down > 2 * across).astype(np.int64) - (across > 2 * down))
+
+
+def band_index(edges: np.ndarray, activity: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The band of an activity (between ``edges``) and a direction (0 to 2)."""
+    return 3 * np.searchsorted(edges, activity, side="right") + direction
 
 
 @dataclasses.dataclass

@@ -61,14 +61,15 @@ from .causal import CausalContext, clamp
 from .classical import ErrorBoundKnob
 from .context_model import (COEFFICIENT_BITS, LOG_UNIT, PREVIOUS_PLANE, SCALE_FEATURES_2D, SCALE_FEATURES_3D,
                             WAVEFRONT_SLOPE, LinearPredictor, ScaleClasses, ScaleWeights, SlabPlanes,
-                            fit_linear, log_table, schedule)
+                            band_index, fit_linear, log_table, schedule)
 
 BUNDLE = "learned_lossless"
 CHUNK_VERSION = 7
 # 1: residuals over a symmetric range, without the censoring of version 2; 1 and 2: Laplace only;
 # 1 to 3: the 24-neighbour context is the 24 nearest, without the slope limit of version 4;
 # 1 to 4: ANS with per-slab scale classes (decoded wavefront by wavefront in numpy); 5: the compiled core;
-# 6: a fifth view, the octave from the scale's octave, the low bits at one half, a binary mode (adaptive_core)
+# 6: a fifth view, the octave from the scale's octave, the low bits at one half, a binary mode (adaptive_core);
+# 7: the predicted value in place of the gradients, the binary mode's memory, the low bits eight at a time
 READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 COMPILED = 5
 SHA_PREFIX = 8
@@ -272,7 +273,7 @@ class KnownContext(NamedTuple):
 
     def band(self, edges: np.ndarray) -> np.ndarray:
         """:func:`.context_model.band_of` of each pixel."""
-        return 3 * np.searchsorted(edges, self.activity, side="right") + self.direction
+        return band_index(edges, self.activity, self.direction)
 
 
 def known_context(planes: SlabPlanes, positions: np.ndarray, has_previous: bool) -> KnownContext:
